@@ -1,0 +1,373 @@
+/* HTTP requests on one libcurl multi handle, with retries. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "clock.h"
+#include "config.h"
+#include "http.h"
+#include "timer.h"
+
+#define RESPONSE_MAX	(4 << 20)
+
+struct transfer {
+	CURL		*easy;
+	char		*method, *url, *body, *rule, *topic;
+	size_t		 body_len;
+	struct curl_slist *headers;
+	long		 retries;
+	int		 attempt;
+	char		*response;
+	size_t		 response_len;
+	char		 error[CURL_ERROR_SIZE];
+	double		 started;
+	http_done_fn	*done;
+	void		*ctx;
+	uint64_t	 retry_timer;	/* 0 unless waiting to retry */
+	struct transfer	*prev, *next;	/* every live transfer */
+};
+
+static CURLM	*multi;
+static char	*allow_hosts;
+static int	 pending;
+static struct transfer *transfers;
+
+int
+http_init(const struct config *c)
+{
+	if ((multi = curl_multi_init()) == NULL)
+		return -1;
+	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+	    c->http_max_connections);
+	if (c->http_allow_hosts[0] != '\0' &&
+	    (allow_hosts = strdup(c->http_allow_hosts)) == NULL)
+		return -1;
+	return 0;
+}
+
+CURLM *
+http_multi(void)
+{
+	return multi;
+}
+
+static void
+transfer_link(struct transfer *t)
+{
+	t->next = transfers;
+	if (transfers != NULL)
+		transfers->prev = t;
+	transfers = t;
+}
+
+static void
+transfer_free(struct transfer *t)
+{
+	if (t->prev != NULL)
+		t->prev->next = t->next;
+	else if (transfers == t)
+		transfers = t->next;
+	if (t->next != NULL)
+		t->next->prev = t->prev;
+	if (t->easy != NULL)
+		curl_easy_cleanup(t->easy);
+	curl_slist_free_all(t->headers);
+	free(t->method);
+	free(t->url);
+	free(t->body);
+	free(t->rule);
+	free(t->topic);
+	free(t->response);
+	free(t);
+}
+
+static size_t
+on_response_data(char *data, size_t size, size_t n, void *user)
+{
+	struct transfer *t = user;
+	size_t len = size * n;
+	char *grown;
+
+	if (t->response_len + len > RESPONSE_MAX)
+		return 0;	/* aborts with CURLE_WRITE_ERROR */
+	if ((grown = realloc(t->response, t->response_len + len + 1)) == NULL)
+		return 0;
+	memcpy(grown + t->response_len, data, len);
+	t->response = grown;
+	t->response_len += len;
+	t->response[t->response_len] = '\0';
+	return len;
+}
+
+static int
+host_allowed(const char *url, char *err, size_t size)
+{
+	CURLU *u;
+	char *host = NULL, *list, *tok, *save;
+	int ok = 0;
+
+	if ((u = curl_url()) == NULL)
+		return 0;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		snprintf(err, size, "not a valid URL");
+		goto done;
+	}
+	if (allow_hosts == NULL) {
+		ok = 1;
+		goto done;
+	}
+	if ((list = strdup(allow_hosts)) == NULL)
+		goto done;
+	for (tok = strtok_r(list, ", ", &save); tok != NULL && !ok;
+	    tok = strtok_r(NULL, ", ", &save))
+		ok = strcasecmp(tok, host) == 0;
+	free(list);
+	if (!ok)
+		snprintf(err, size, "host %s is not in [http] allow_hosts",
+		    host);
+done:
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ok;
+}
+
+static void
+set_method(struct transfer *t)
+{
+	CURL *e = t->easy;
+
+	if (strcmp(t->method, "GET") == 0 && t->body == NULL) {
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+		return;
+	}
+	if (strcmp(t->method, "HEAD") == 0) {
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+		return;
+	}
+	if (t->body != NULL) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)t->body_len);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
+	}
+	if (strcmp(t->method, "POST") != 0)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->method);
+}
+
+static int
+setup_easy(struct transfer *t, long timeout)
+{
+	CURL *e;
+
+	if ((e = t->easy = curl_easy_init()) == NULL)
+		return -1;
+	/* libcurl would add "Expect: 100-continue" to larger bodies and
+	 * stall a second on servers that ignore it. */
+	t->headers = curl_slist_append(t->headers, "Expect:");
+	curl_easy_setopt(e, CURLOPT_URL, t->url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, timeout);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, timeout);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_response_data);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "mqttrules/" MQTTRULES_VERSION);
+	set_method(t);
+	return 0;
+}
+
+static int
+copy_spec(struct transfer *t, const struct http_spec *s)
+{
+	t->method = strdup(s->method);
+	t->url = strdup(s->url);
+	t->rule = s->origin.rule != NULL ? strdup(s->origin.rule) : NULL;
+	t->topic = s->origin.topic != NULL ? strdup(s->origin.topic) : NULL;
+	if (s->body != NULL && (t->body = malloc(s->body_len + 1)) != NULL) {
+		memcpy(t->body, s->body, s->body_len);
+		t->body_len = s->body_len;
+	}
+	if (t->method == NULL || t->url == NULL ||
+	    (s->body != NULL && t->body == NULL) ||
+	    (s->origin.rule != NULL && t->rule == NULL) ||
+	    (s->origin.topic != NULL && t->topic == NULL))
+		return -1;
+	return 0;
+}
+
+static int
+launch(struct transfer *t)
+{
+	free(t->response);
+	t->response = NULL;
+	t->response_len = 0;
+	t->error[0] = '\0';
+	t->attempt++;
+	t->started = clock_now();
+	return curl_multi_add_handle(multi, t->easy) == CURLM_OK ? 0 : -1;
+}
+
+int
+http_start(const struct http_spec *s, http_done_fn *done, void *ctx,
+    char *err, size_t size)
+{
+	struct transfer *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		curl_slist_free_all(s->headers);
+		snprintf(err, size, "out of memory");
+		return -1;
+	}
+	t->headers = s->headers;
+	t->retries = s->retries;
+	t->done = done;
+	t->ctx = ctx;
+	if (!host_allowed(s->url, err, size))
+		goto fail;
+	if (copy_spec(t, s) == -1 || setup_easy(t, s->timeout) == -1 ||
+	    launch(t) == -1) {
+		snprintf(err, size, "could not start the request");
+		goto fail;
+	}
+	pending++;
+	transfer_link(t);
+	return 0;
+fail:
+	transfer_free(t);
+	return -1;
+}
+
+double
+http_backoff(int attempt, long retry_after, double jitter01)
+{
+	double base = attempt >= 7 ? 60 : fmin(60, ldexp(1, attempt - 1));
+	double delay = base * (0.5 + 0.5 * jitter01);
+
+	return retry_after > delay ? (double)retry_after : delay;
+}
+
+static int
+retryable(CURLcode rc, long status)
+{
+	if (rc == CURLE_WRITE_ERROR)
+		return 0;	/* our own cap on the response size */
+	if (rc != CURLE_OK)
+		return 1;
+	return status == 429 || status >= 500;
+}
+
+static void
+on_retry_due(void *ctx)
+{
+	struct transfer *t = ctx;
+	char where[512];
+
+	t->retry_timer = 0;
+	if (launch(t) == 0)
+		return;
+	log_at(LOG_ERROR, &(struct log_origin){ t->rule, t->topic },
+	    "http: could not restart %s %s", t->method,
+	    log_safe_url(t->url, where, sizeof(where)));
+}
+
+static void
+log_outcome(const struct transfer *t, CURLcode rc, long status, int retry)
+{
+	char where[512];
+	double ms = (clock_now() - t->started) * 1000;
+	enum log_level level = LOG_DEBUG;
+
+	log_safe_url(t->url, where, sizeof(where));
+	if (retry || rc != CURLE_OK || status >= 400)
+		level = LOG_WARN;
+	if (rc != CURLE_OK)
+		log_at(level, &(struct log_origin){ t->rule, t->topic },
+		    "http: %s %s failed: %s (attempt %d)%s", t->method, where,
+		    t->error[0] ? t->error : curl_easy_strerror(rc),
+		    t->attempt, retry ? ", will retry" : "");
+	else
+		log_at(level, &(struct log_origin){ t->rule, t->topic },
+		    "http: %s %s -> %ld in %.0f ms (attempt %d)%s", t->method,
+		    where, status, ms, t->attempt, retry ? ", will retry" : "");
+}
+
+static void
+finish(struct transfer *t, CURLcode rc, long status)
+{
+	struct http_result r = { .status = status };
+
+	if (rc != CURLE_OK) {
+		r.status = 0;
+		r.error = t->error[0] ? t->error : curl_easy_strerror(rc);
+	}
+	r.body = t->response != NULL ? t->response : "";
+	r.body_len = t->response_len;
+	pending--;
+	t->done(t->ctx, &r);
+	transfer_free(t);
+}
+
+static void
+on_transfer_done(CURL *easy, CURLcode rc)
+{
+	struct transfer *t;
+	long status = 0;
+	curl_off_t retry_after = 0;
+	int retry;
+
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after);
+	curl_multi_remove_handle(multi, easy);
+
+	retry = retryable(rc, status) && t->attempt <= t->retries;
+	log_outcome(t, rc, status, retry);
+	if (retry && (t->retry_timer = timer_add(clock_now() +
+	    http_backoff(t->attempt, (long)retry_after,
+	    (double)rand() / RAND_MAX), on_retry_due, t, NULL)) != 0)
+		return;
+	finish(t, rc, status);
+}
+
+void
+http_process(void)
+{
+	CURLMsg *msg;
+	int running, left;
+
+	curl_multi_perform(multi, &running);
+	while ((msg = curl_multi_info_read(multi, &left)) != NULL)
+		if (msg->msg == CURLMSG_DONE)
+			on_transfer_done(msg->easy_handle, msg->data.result);
+}
+
+int
+http_pending(void)
+{
+	return pending;
+}
+
+/* Drops what is still in flight without calling back: the callers are
+ * gone by then. */
+void
+http_shutdown(void)
+{
+	while (transfers != NULL) {
+		struct transfer *t = transfers;
+
+		if (t->retry_timer != 0)
+			timer_cancel(t->retry_timer);
+		else
+			curl_multi_remove_handle(multi, t->easy);
+		transfer_free(t);
+	}
+	if (multi != NULL)
+		curl_multi_cleanup(multi);
+	multi = NULL;
+	free(allow_hosts);
+	allow_hosts = NULL;
+}

@@ -1,0 +1,55 @@
+/* HTTP requests on one libcurl multi handle, with retries. Main thread
+ * only. */
+#ifndef MQTTRULES_HTTP_H
+#define MQTTRULES_HTTP_H
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+#include "log.h"
+
+struct config;
+
+struct http_spec {
+	const char		*method;
+	const char		*url;
+	struct curl_slist	*headers;	/* taken over by http_start */
+	const char		*body;		/* NULL for none; copied */
+	size_t			 body_len;
+	long			 timeout;	/* seconds per attempt */
+	long			 retries;
+	struct log_origin	 origin;	/* for log records; copied */
+};
+
+struct http_result {
+	long		 status;	/* 0 when no response came */
+	const char	*body;		/* valid during the callback */
+	size_t		 body_len;
+	const char	*error;		/* NULL on a response */
+};
+
+typedef void	http_done_fn(void *ctx, const struct http_result *);
+
+int	http_init(const struct config *);
+void	http_shutdown(void);
+CURLM	*http_multi(void);
+
+/* Starts a request; done(ctx, result) runs from http_process once the
+ * last attempt ended. Returns 0, or -1 with err set when the request is
+ * refused (bad URL, host not allowed); done is then never called. */
+int	http_start(const struct http_spec *, http_done_fn *done, void *ctx,
+	    char *err, size_t size);
+
+/* Advances transfers and calls done for those that finished. */
+void	http_process(void);
+
+/* Requests started and not yet done, retry waits included. */
+int	http_pending(void);
+
+/* The delay before retry number attempt (1 for the first retry):
+ * exponential from 1 s, capped at 60 s, with jitter in its upper half;
+ * retry_after (seconds, 0 for none) from a 429 wins when larger. */
+double	http_backoff(int attempt, long retry_after, double jitter01);
+
+#endif

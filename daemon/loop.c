@@ -1,0 +1,157 @@
+/* The main loop: broker messages, timers and HTTP transfers on one
+ * thread. It sleeps in curl_multi_poll until a socket, the next timer,
+ * a wakeup from the MQTT thread or a signal needs it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "config.h"
+#include "counter.h"
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+#include "mqtt.h"
+#include "queue.h"
+#include "rule.h"
+#include "timer.h"
+
+/* The longest sleep with nothing due; only bounds how stale a clock
+ * jump can leave a timer. */
+#define MAX_SLEEP_MS	60000
+
+static int	signal_pipe[2] = { -1, -1 };
+
+void
+loop_wake(void)
+{
+	CURLM *m = http_multi();
+
+	if (m != NULL)
+		curl_multi_wakeup(m);
+}
+
+static void
+on_signal(int sig)
+{
+	unsigned char b = (unsigned char)sig;
+	int saved = errno;
+
+	if (write(signal_pipe[1], &b, 1) == -1) {
+		/* The pipe is full: a signal is already pending. */
+	}
+	errno = saved;
+}
+
+static int
+setup_signals(void)
+{
+	struct sigaction sa;
+
+	if (pipe(signal_pipe) == -1)
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		fcntl(signal_pipe[i], F_SETFL, O_NONBLOCK);
+		fcntl(signal_pipe[i], F_SETFD, FD_CLOEXEC);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	return 0;
+}
+
+/* Returns the first stop signal read, 0 when none. */
+static int
+read_signals(void)
+{
+	unsigned char b;
+	int stop = 0;
+
+	while (read(signal_pipe[0], &b, 1) == 1) {
+		if (b == SIGHUP)
+			log_warn("loop: SIGHUP received; reloading rules is "
+			    "not supported yet, ignored");
+		else if (stop == 0)
+			stop = b;
+	}
+	return stop;
+}
+
+static int
+sleep_ms(struct queue *q, bool taking)
+{
+	double next = timer_next(), now = clock_now();
+
+	if (taking && queue_depth(q) > 0)
+		return 0;
+	if (next < 0)
+		return MAX_SLEEP_MS;
+	if (next <= now)
+		return 0;
+	return (int)fmin(MAX_SLEEP_MS, ceil((next - now) * 1000));
+}
+
+/* One turn: messages (unless draining), due timers, finished transfers,
+ * then sleep. Returns the stop signal seen, 0 for none. */
+static int
+turn(struct rule_set *rs, struct queue *q, struct counter_store *counters,
+    bool taking)
+{
+	struct curl_waitfd wfd = { .fd = signal_pipe[0], .events = CURL_WAIT_POLLIN };
+	struct message *m;
+
+	mqtt_tick();
+	while (taking && (m = queue_pop(q)) != NULL) {
+		rule_set_dispatch(rs, m);
+		message_free(m);
+	}
+	timer_run_due(clock_now());
+	http_process();
+	counter_expire(counters, clock_now());
+	curl_multi_poll(http_multi(), &wfd, 1, sleep_ms(q, taking), NULL);
+	http_process();
+	return read_signals();
+}
+
+static void
+drain(const struct config *c, struct rule_set *rs, struct queue *q,
+    struct counter_store *counters)
+{
+	double deadline = clock_now() + (double)c->daemon_shutdown_timeout;
+	size_t left;
+
+	/* Messages already taken from the broker are handled too. */
+	while (((left = rule_set_running(rs)) > 0 || queue_depth(q) > 0) &&
+	    clock_now() < deadline)
+		turn(rs, q, counters, true);
+	if (left > 0)
+		log_warn("loop: %zu handlers still running after %ld s, "
+		    "stopping them", left, c->daemon_shutdown_timeout);
+}
+
+int
+loop_run(const struct config *c, struct rule_set *rs, struct queue *q,
+    struct counter_store *counters)
+{
+	int sig = 0;
+
+	if (setup_signals() == -1)
+		return -1;
+	while (sig == 0)
+		sig = turn(rs, q, counters, true);
+	log_info("loop: %s received, stopping", strsignal(sig));
+	/* Leaving the broker first stops intake; with a persistent session
+	 * the broker keeps what arrives meanwhile. */
+	mqtt_stop(2000);
+	drain(c, rs, q, counters);
+	close(signal_pipe[0]);
+	close(signal_pipe[1]);
+	return 0;
+}

@@ -1,0 +1,22 @@
+/* The main loop: broker messages, timers and HTTP transfers on one
+ * thread. */
+#ifndef MQTTRULES_LOOP_H
+#define MQTTRULES_LOOP_H
+
+struct config;
+struct counter_store;
+struct queue;
+struct rule_set;
+
+/* Wakes the loop from any thread. */
+void	loop_wake(void);
+
+/*
+ * Runs until SIGTERM or SIGINT, then disconnects from the broker and
+ * lets running handlers finish for up to [daemon] shutdown_timeout.
+ * Returns 0, or -1 when the loop could not be set up.
+ */
+int	loop_run(const struct config *, struct rule_set *, struct queue *,
+	    struct counter_store *);
+
+#endif

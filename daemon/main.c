@@ -1,0 +1,187 @@
+/* mqttrules: the command line. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <lua.h>
+
+#include "config.h"
+#include "counter.h"
+#include "http.h"
+#include "lapi.h"
+#include "log.h"
+#include "loop.h"
+#include "mqtt.h"
+#include "queue.h"
+#include "rule.h"
+#include "topic.h"
+
+#define EXIT_BAD_CONFIG	1
+#define EXIT_USAGE	2
+#define EXIT_RUNTIME	3
+
+/* Messages the MQTT thread may hold for the main thread at once. */
+#define QUEUE_CAPACITY	1024
+
+struct options {
+	const char	*command;
+	const char	*config_path;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: mqttrules [run] [-c FILE]\n"
+	    "       mqttrules check [-c FILE]\n"
+	    "       mqttrules version\n");
+}
+
+static int
+parse_args(int argc, char **argv, struct options *o)
+{
+	int i = 1;
+
+	o->command = "run";
+	o->config_path = NULL;
+	if (i < argc && argv[i][0] != '-')
+		o->command = argv[i++];
+	for (; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			o->config_path = argv[++i];
+		else if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			exit(0);
+		} else
+			return -1;
+	}
+	if (strcmp(o->command, "run") != 0 &&
+	    strcmp(o->command, "check") != 0 &&
+	    strcmp(o->command, "version") != 0)
+		return -1;
+	return 0;
+}
+
+static int
+publish_to_broker(const char *rule, const char *topic, const char *payload,
+    size_t len, int qos, int retain)
+{
+	(void)rule;
+	return mqtt_publish(topic, payload, len, qos, retain != 0);
+}
+
+static void
+print_rules(const struct rule_set *rs)
+{
+	struct topic_sub *subs;
+	size_t n;
+
+	for (const struct rule *r = rs->rules; r != NULL; r = r->next) {
+		printf("rule %s (%s)\n", r->name, r->path);
+		for (size_t i = 0; i < r->nhandlers; i++)
+			printf("  on %s qos %d%s\n", r->handlers[i].filter,
+			    r->handlers[i].qos,
+			    r->handlers[i].retained ? " retained" : "");
+	}
+	subs = rule_set_subscriptions(rs, &n);
+	printf("subscriptions:\n");
+	for (size_t i = 0; i < n; i++)
+		printf("  %s qos %d\n", subs[i].filter, subs[i].qos);
+	rule_subs_free(subs, n);
+}
+
+static int
+run_daemon(const struct config *c, struct rule_set *rs,
+    struct counter_store *counters)
+{
+	struct queue *q;
+	struct topic_sub *subs;
+	size_t n;
+	int rc = EXIT_RUNTIME;
+
+	if ((q = queue_new(QUEUE_CAPACITY)) == NULL || http_init(c) == -1) {
+		log_error("cannot set up the queue or libcurl");
+		queue_free(q);
+		return EXIT_RUNTIME;
+	}
+	lapi_set_publisher(publish_to_broker);
+	subs = rule_set_subscriptions(rs, &n);
+	if (mqtt_start(c, subs, n, q, loop_wake) == 0 &&
+	    loop_run(c, rs, q, counters) == 0)
+		rc = 0;
+	mqtt_stop(1000);
+	rule_subs_free(subs, n);
+	http_shutdown();
+	rule_set_free(rs);
+	queue_free(q);
+	return rc;
+}
+
+static int
+load_and_go(const struct options *o, struct config *c)
+{
+	struct counter_store *counters;
+	struct rule_set rs;
+	enum log_level level = LOG_INFO;
+	int failed, rc;
+
+	log_level_parse(c->log_level, &level);
+	log_setup(level, strcmp(c->log_format, "json") == 0);
+	if ((counters = counter_store_new()) == NULL)
+		return EXIT_RUNTIME;
+	if (strcmp(o->command, "run") == 0)
+		log_info("mqttrules %s starting, config %s, rules in %s",
+		    MQTTRULES_VERSION, c->path != NULL ? c->path :
+		    "(built-in defaults)", c->rules_dir);
+	failed = rule_set_load(&rs, c, counters);
+	if (failed != 0) {
+		rule_set_free(&rs);
+		counter_store_free(counters);
+		return EXIT_BAD_CONFIG;
+	}
+	for (const struct rule *r = rs.rules; r != NULL; r = r->next)
+		log_debug("rule %s loaded with %zu handlers", r->name,
+		    r->nhandlers);
+	if (strcmp(o->command, "check") == 0) {
+		print_rules(&rs);
+		rule_set_free(&rs);
+		rc = 0;
+	} else
+		rc = run_daemon(c, &rs, counters);
+	counter_store_free(counters);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o;
+	struct config c;
+	char err[512];
+	int rc;
+
+	if (parse_args(argc, argv, &o) == -1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(o.command, "version") == 0) {
+		printf("mqttrules %s (%s, %s)\n", MQTTRULES_VERSION,
+		    LUA_RELEASE, curl_version());
+		return 0;
+	}
+	if (config_load(&c, o.config_path, err, sizeof(err)) == -1) {
+		fprintf(stderr, "mqttrules: %s\n", err);
+		config_free(&c);
+		return EXIT_BAD_CONFIG;
+	}
+	/* Before paho starts threads; curl is then used from one thread. */
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	rc = load_and_go(&o, &c);
+	curl_global_cleanup();
+	config_free(&c);
+	return rc;
+}

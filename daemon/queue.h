@@ -1,0 +1,36 @@
+/* A bounded queue of MQTT messages from the client thread to the main
+ * thread. */
+#ifndef MQTTRULES_QUEUE_H
+#define MQTTRULES_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct message {
+	char	*topic;
+	char	*payload;	/* payload_len bytes plus a NUL */
+	size_t	 payload_len;
+	int	 qos;
+	bool	 retained;
+	double	 time;		/* arrival, seconds since the epoch */
+};
+
+struct message	*message_new(const char *topic, const void *payload,
+		    size_t len, int qos, bool retained, double time);
+void		 message_free(struct message *);
+
+struct queue;
+
+struct queue	*queue_new(size_t capacity);
+void		 queue_free(struct queue *);
+
+/* Appends m, waiting up to wait_ms for room. Returns 0, or -1 when the
+ * queue stayed full (m is then still the caller's). Any thread. */
+int		 queue_push(struct queue *, struct message *m, int wait_ms);
+
+/* Takes the oldest message, NULL when empty. Never blocks. */
+struct message	*queue_pop(struct queue *);
+
+size_t		 queue_depth(struct queue *);
+
+#endif

@@ -1,0 +1,98 @@
+/* Rule files: one Lua state each, their handlers, and the coroutines
+ * that run them. Main thread only. */
+#ifndef MQTTRULES_RULE_H
+#define MQTTRULES_RULE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <lua.h>
+
+struct config;
+struct counter_store;
+struct message;
+struct topic_sub;
+
+struct handler {
+	char	*filter;
+	int	 qos;
+	bool	 retained;	/* also take retained messages */
+	int	 fn_ref;	/* in the rule's registry */
+};
+
+struct invocation;
+
+struct rule {
+	char			*name;		/* file name without .lua */
+	char			*path;
+	lua_State		*L;
+	size_t			 mem_used, mem_limit;
+	long			 max_instructions;
+	int			 default_qos;	/* for on() without opts.qos */
+	bool			 loading;	/* chunk running: on() allowed */
+	struct handler		*handlers;
+	size_t			 nhandlers;
+	struct invocation	*running;	/* live coroutines */
+	struct counter_store	*counters;
+	const struct config	*config;
+	struct rule		*next;
+};
+
+/* One coroutine running a handler or a timer callback. */
+struct invocation {
+	struct rule		*rule;
+	lua_State		*co;
+	int			 co_ref;
+	char			*topic;		/* NULL in timer callbacks */
+	bool			 waiting;	/* suspended in an API call */
+	long			 instructions;
+	struct invocation	*prev, *next;
+};
+
+struct rule_set {
+	struct rule		*rules;		/* in file name order */
+	size_t			 count;
+	int			 default_qos;
+};
+
+/* Pushes values onto L for a coroutine; runs in a protected call, so it
+ * may raise errors. Returns how many it pushed. */
+typedef int	rule_push_fn(lua_State *L, void *arg);
+
+/*
+ * Loads every *.lua file of dir in name order. Each failure is logged
+ * (file and line) and counted; returns how many failed, or -1 when dir
+ * cannot be read.
+ */
+int	rule_set_load(struct rule_set *, const struct config *,
+	    struct counter_store *);
+void	rule_set_free(struct rule_set *);
+
+/* The filters to subscribe to: every handler's, reduced so that no two
+ * overlap. Returns a malloc'd array (free with rule_subs_free). */
+struct topic_sub	*rule_set_subscriptions(const struct rule_set *,
+			    size_t *n);
+void			 rule_subs_free(struct topic_sub *, size_t n);
+
+/* Runs each handler whose filter matches m once, in its own coroutine. */
+void	rule_set_dispatch(struct rule_set *, const struct message *m);
+
+/* Coroutines alive across all rules. */
+size_t	rule_set_running(const struct rule_set *);
+
+/* Starts fn_ref of rule in a new coroutine with the values push puts on
+ * the stack. */
+void	rule_start(struct rule *, int fn_ref, const char *topic,
+	    rule_push_fn *push, void *arg);
+
+/* The invocation running on L, NULL outside handlers and callbacks. */
+struct invocation	*rule_current(lua_State *L);
+
+/* Resumes a coroutine suspended in an API call with the values push
+ * puts on the stack as that call's results. */
+void	rule_resume(struct invocation *, rule_push_fn *push, void *arg);
+
+/* Registers the API of rule files in L's globals (lapi.c). */
+void	lapi_open(lua_State *L, struct rule *);
+
+#endif

@@ -1,0 +1,256 @@
+/* The coroutines that run rule handlers and timer callbacks: start,
+ * suspend in an API call, resume, and finish or fail. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "json.h"
+#include "log.h"
+#include "queue.h"
+#include "rule.h"
+#include "topic.h"
+
+#define HOOK_EVERY	1000
+
+static struct invocation **
+extra_slot(lua_State *co)
+{
+	return (struct invocation **)lua_getextraspace(co);
+}
+
+struct invocation *
+rule_current(lua_State *L)
+{
+	return *extra_slot(L);
+}
+
+/* Counts instructions; once over budget it fails on every later hook
+ * call, so a pcall in the rule cannot swallow the abort. */
+static void
+count_instructions(lua_State *co, lua_Debug *ar)
+{
+	struct invocation *inv = rule_current(co);
+
+	(void)ar;
+	if (inv == NULL)
+		return;
+	inv->instructions += HOOK_EVERY;
+	if (inv->instructions <= inv->rule->max_instructions)
+		return;
+	lua_sethook(co, count_instructions, LUA_MASKCOUNT, 1);
+	luaL_error(co, "instruction limit of %d reached",
+	    (int)inv->rule->max_instructions);
+}
+
+static void
+unlink_invocation(struct invocation *inv)
+{
+	struct rule *r = inv->rule;
+
+	if (inv->prev != NULL)
+		inv->prev->next = inv->next;
+	else
+		r->running = inv->next;
+	if (inv->next != NULL)
+		inv->next->prev = inv->prev;
+}
+
+static void
+finish(struct invocation *inv)
+{
+	unlink_invocation(inv);
+	luaL_unref(inv->rule->L, LUA_REGISTRYINDEX, inv->co_ref);
+	free(inv->topic);
+	free(inv);
+}
+
+static void
+fail(struct invocation *inv, const char *what)
+{
+	lua_State *L = inv->rule->L;
+	const char *msg = lua_tostring(inv->co, -1);
+
+	luaL_traceback(L, inv->co, msg != NULL ? msg : "(error object is "
+	    "not a string)", 0);
+	log_at(LOG_ERROR, &(struct log_origin){ inv->rule->name, inv->topic },
+	    "%s failed: %s", what, lua_tostring(L, -1));
+	lua_pop(L, 1);
+	lua_resetthread(inv->co);
+}
+
+/* Runs the coroutine until it ends or suspends; ends the invocation
+ * unless it waits in an API call. */
+static void
+step(struct invocation *inv, int nargs)
+{
+	int nres, rc;
+
+	inv->waiting = false;
+	rc = lua_resume(inv->co, inv->rule->L, nargs, &nres);
+	if (rc == LUA_YIELD && inv->waiting)
+		return;
+	if (rc == LUA_YIELD) {
+		lua_pushliteral(inv->co, "coroutine.yield outside a coroutine "
+		    "the rule created");
+		rc = LUA_ERRRUN;
+	}
+	if (rc != LUA_OK)
+		fail(inv, inv->topic != NULL ? "handler" : "timer callback");
+	finish(inv);
+}
+
+struct push_call {
+	rule_push_fn	*push;
+	void		*arg;
+};
+
+static int
+protected_push(lua_State *L)
+{
+	struct push_call *pc = lua_touserdata(L, 1);
+
+	lua_pop(L, 1);
+	return pc->push(L, pc->arg);
+}
+
+/* Builds values on the rule's main stack under protection, so that a
+ * memory error becomes a failed event rather than a panic, then moves
+ * them to co. Returns how many moved, or -1. */
+static int
+push_values(struct invocation *inv, rule_push_fn *push, void *arg)
+{
+	lua_State *L = inv->rule->L;
+	struct push_call pc = { push, arg };
+	int base = lua_gettop(L), n;
+
+	lua_pushcfunction(L, protected_push);
+	lua_pushlightuserdata(L, &pc);
+	if (lua_pcall(L, 1, LUA_MULTRET, 0) != LUA_OK) {
+		log_at(LOG_ERROR, &(struct log_origin){ inv->rule->name,
+		    inv->topic }, "cannot prepare the call: %s",
+		    lua_tostring(L, -1));
+		lua_settop(L, base);
+		return -1;
+	}
+	n = lua_gettop(L) - base;
+	if (!lua_checkstack(inv->co, n + 1)) {
+		lua_settop(L, base);
+		return -1;
+	}
+	lua_xmove(L, inv->co, n);
+	return n;
+}
+
+static struct invocation *
+invocation_new(struct rule *r, const char *topic)
+{
+	struct invocation *inv;
+	lua_State *L = r->L;
+
+	if (!lua_checkstack(L, 4) || (inv = calloc(1, sizeof(*inv))) == NULL)
+		return NULL;
+	if (topic != NULL && (inv->topic = strdup(topic)) == NULL) {
+		free(inv);
+		return NULL;
+	}
+	inv->rule = r;
+	inv->co = lua_newthread(L);
+	inv->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	*extra_slot(inv->co) = inv;
+	lua_sethook(inv->co, count_instructions, LUA_MASKCOUNT, HOOK_EVERY);
+	inv->next = r->running;
+	if (r->running != NULL)
+		r->running->prev = inv;
+	r->running = inv;
+	return inv;
+}
+
+void
+rule_start(struct rule *r, int fn_ref, const char *topic,
+    rule_push_fn *push, void *arg)
+{
+	struct invocation *inv;
+	int n;
+
+	if ((inv = invocation_new(r, topic)) == NULL) {
+		log_at(LOG_ERROR, &(struct log_origin){ r->name, topic },
+		    "out of memory starting a coroutine");
+		return;
+	}
+	lua_rawgeti(inv->co, LUA_REGISTRYINDEX, fn_ref);
+	if ((n = push_values(inv, push, arg)) == -1) {
+		finish(inv);
+		return;
+	}
+	step(inv, n);
+}
+
+void
+rule_resume(struct invocation *inv, rule_push_fn *push, void *arg)
+{
+	int n;
+
+	if ((n = push_values(inv, push, arg)) == -1) {
+		lua_pushliteral(inv->co, "out of memory resuming the call");
+		fail(inv, inv->topic != NULL ? "handler" : "timer callback");
+		finish(inv);
+		return;
+	}
+	step(inv, n);
+}
+
+size_t
+rule_set_running(const struct rule_set *rs)
+{
+	size_t n = 0;
+
+	for (const struct rule *r = rs->rules; r != NULL; r = r->next)
+		for (struct invocation *i = r->running; i != NULL;
+		    i = i->next)
+			n++;
+	return n;
+}
+
+/* The handler's two arguments: the decoded payload (nil when it is not
+ * JSON) and the msg table. */
+static int
+push_message(lua_State *L, void *arg)
+{
+	const struct message *m = arg;
+
+	if (m->payload_len == 0 ||
+	    !json_decode_push(L, m->payload, m->payload_len))
+		lua_pushnil(L);
+	lua_createtable(L, 0, 5);
+	lua_pushstring(L, m->topic);
+	lua_setfield(L, -2, "topic");
+	lua_pushlstring(L, m->payload, m->payload_len);
+	lua_setfield(L, -2, "payload");
+	lua_pushinteger(L, m->qos);
+	lua_setfield(L, -2, "qos");
+	lua_pushboolean(L, m->retained);
+	lua_setfield(L, -2, "retain");
+	lua_pushnumber(L, m->time);
+	lua_setfield(L, -2, "time");
+	return 2;
+}
+
+void
+rule_set_dispatch(struct rule_set *rs, const struct message *m)
+{
+	struct rule *r;
+	struct handler *h;
+	size_t i;
+
+	for (r = rs->rules; r != NULL; r = r->next) {
+		for (i = 0; i < r->nhandlers; i++) {
+			h = &r->handlers[i];
+			if (m->retained && !h->retained)
+				continue;
+			if (topic_matches(h->filter, m->topic))
+				rule_start(r, h->fn_ref, m->topic,
+				    push_message, (void *)m);
+		}
+	}
+}
