@@ -31,6 +31,7 @@ static size_t			 nfilters;
 static atomic_bool		 connected;
 static atomic_bool		 connect_failed;
 static atomic_bool		 disconnected;
+static atomic_int		 connects;
 static uint64_t			 retry_timer;
 static int			 connect_attempts;
 
@@ -124,9 +125,11 @@ on_connected(void *ctx, char *cause)
 	int rc;
 
 	(void)ctx;
+	(void)cause;
 	atomic_store(&connected, true);
-	log_info("mqtt: connected to %s (%s)", cfg->mqtt_url,
-	    cause != NULL ? cause : "connect");
+	log_info("mqtt: %s to %s as %s",
+	    atomic_fetch_add(&connects, 1) == 0 ? "connected" : "reconnected",
+	    cfg->mqtt_url, cfg->mqtt_client_id);
 	if (nfilters == 0) {
 		log_info("mqtt: subscribed to 0 filters");
 		return;

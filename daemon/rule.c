@@ -94,16 +94,6 @@ open_sandbox(lua_State *L)
 }
 
 static int
-traceback(lua_State *L)
-{
-	const char *msg = lua_tostring(L, 1);
-
-	luaL_traceback(L, L, msg != NULL ? msg : "(error object is not a "
-	    "string)", 1);
-	return 1;
-}
-
-static int
 open_state(lua_State *L)
 {
 	struct rule *r = lua_touserdata(L, 1);
@@ -127,21 +117,22 @@ run_chunk(struct rule *r, char *err, size_t size)
 	lua_State *L = r->L;
 	int rc;
 
-	lua_pushcfunction(L, traceback);
+	/* Messages from the chunk already start with file:line, which is
+	 * what a load error needs; no traceback. */
 	if (luaL_loadfilex(L, r->path, "t") != LUA_OK) {
 		snprintf(err, size, "%s", lua_tostring(L, -1));
-		lua_pop(L, 2);
+		lua_pop(L, 1);
 		return -1;
 	}
 	r->loading = true;
-	rc = lua_pcall(L, 0, 0, -2);
+	rc = lua_pcall(L, 0, 0, 0);
 	r->loading = false;
 	if (rc != LUA_OK) {
-		snprintf(err, size, "%s", lua_tostring(L, -1));
-		lua_pop(L, 2);
+		snprintf(err, size, "%s", lua_tostring(L, -1) != NULL ?
+		    lua_tostring(L, -1) : "error object is not a string");
+		lua_pop(L, 1);
 		return -1;
 	}
-	lua_pop(L, 1);
 	return 0;
 }
 

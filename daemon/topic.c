@@ -80,6 +80,7 @@ bool
 topic_filters_overlap(const char *a, const char *b)
 {
 	size_t	al, bl;
+	bool	first = true;
 
 	if ((first_level_wild(a) && *b == '$') ||
 	    (first_level_wild(b) && *a == '$'))
@@ -98,8 +99,15 @@ topic_filters_overlap(const char *a, const char *b)
 			break;
 		a++;
 		b++;
+		first = false;
 	}
-	return *a == *b || strcmp(a, "/#") == 0 || strcmp(b, "/#") == 0;
+	if (*a == *b)
+		return true;
+	/* "x/#" matches "x" too, but no topic is empty: "+" and "/#" only
+	 * share "". */
+	if (first && (al == 0 || bl == 0))
+		return false;
+	return strcmp(a, "/#") == 0 || strcmp(b, "/#") == 0;
 }
 
 /*

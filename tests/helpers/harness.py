@@ -237,7 +237,8 @@ class Subscriber:
 class Daemon:
     """The built mqttrules, run with a config written for this test."""
 
-    def __init__(self, workdir, broker_port, rules_dir, env, level="debug"):
+    def __init__(self, workdir, broker_port, rules_dir, env, level="debug",
+                 client_prefix="test"):
         self.workdir = pathlib.Path(workdir)
         self.config_path = self.workdir / "mqttrules.ini"
         self.log_path = self.workdir / "mqttrules.log"
@@ -245,6 +246,7 @@ class Daemon:
         self.rules_dir = rules_dir
         self.env = env
         self.level = level
+        self.client_id = "%s-%s" % (client_prefix, uuid.uuid4().hex[:12])
         self.proc = None
         self.returncode = None
 
@@ -252,7 +254,7 @@ class Daemon:
         self.config_path.write_text(
             "[mqtt]\n"
             "url = mqtt://127.0.0.1:%d\n"
-            "client_id = test-%s\n"
+            "client_id = %s\n"
             "session = clean\n"
             "[rules]\n"
             "dir = %s\n"
@@ -260,7 +262,7 @@ class Daemon:
             "state_dir = %s\n"
             "metrics =\n"
             "[log]\n"
-            "level = %s\n" % (self.broker_port, uuid.uuid4().hex[:12],
+            "level = %s\n" % (self.broker_port, self.client_id,
                               self.rules_dir, self.workdir / "var",
                               self.level))
 

@@ -10,6 +10,9 @@
 
 #include "topic.h"
 
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+#define SMALL_MAX	512	/* strings in a small universe */
+
 struct match_case {
 	const char	*filter;
 	const char	*topic;
@@ -215,6 +218,10 @@ test_overlap(void **state)
 		{ "a/", "a/#", true },
 		{ "a/", "a", false },
 		{ "/", "+/+", true },
+		/* They could only share the empty topic, which none is. */
+		{ "+", "/#", false },
+		{ "/#", "/", true },
+		{ "+/#", "/#", true },
 		{ "kompose/#", "kompose/analytics/#", true },
 	};
 	const struct pair_case	*c;
@@ -297,13 +304,14 @@ subs_free(struct topic_sub *subs, size_t n)
 		free(subs[i].filter);
 }
 
-/* No two outputs overlap, and each sample topic an input matched some
- * output matches, at a QoS no lower than the input's. */
+/* No two outputs overlap, and each of topics[0..nt) an input matched
+ * some output matches, at a QoS no lower than the input's. */
 static void
 check_reduced(const char *const *in, const int *inqos, size_t nin,
-    const struct topic_sub *out, size_t nout)
+    const struct topic_sub *out, size_t nout, const char *const *topics,
+    size_t nt)
 {
-	size_t	i, j, t, nt = sizeof(sample_topics) / sizeof(sample_topics[0]);
+	size_t	i, j, t;
 	bool	covered;
 
 	for (i = 0; i < nout; i++)
@@ -314,16 +322,15 @@ check_reduced(const char *const *in, const int *inqos, size_t nin,
 				    out[i].filter, out[j].filter);
 	for (t = 0; t < nt; t++) {
 		for (i = 0; i < nin; i++) {
-			if (!topic_matches(in[i], sample_topics[t]))
+			if (!topic_matches(in[i], topics[t]))
 				continue;
 			covered = false;
 			for (j = 0; j < nout; j++)
-				if (topic_matches(out[j].filter,
-				    sample_topics[t]) && out[j].qos >= inqos[i])
+				if (topic_matches(out[j].filter, topics[t]) &&
+				    out[j].qos >= inqos[i])
 					covered = true;
 			if (!covered)
-				fail_msg("'%s' lost '%s'", in[i],
-				    sample_topics[t]);
+				fail_msg("'%s' lost '%s'", in[i], topics[t]);
 		}
 	}
 }
@@ -338,7 +345,8 @@ check_reduce(const char *const *in, const int *qos, size_t n,
 	assert_true(n <= 16);
 	subs_set(subs, in, qos, n);
 	assert_int_equal(topic_subs_reduce(subs, &nout), 0);
-	check_reduced(in, qos, n, subs, nout);
+	check_reduced(in, qos, n, subs, nout, sample_topics,
+	    NELEM(sample_topics));
 	if (want != NULL) {
 		assert_int_equal(nout, nwant);
 		for (i = 0; i < nwant; i++) {
@@ -348,8 +356,6 @@ check_reduce(const char *const *in, const int *qos, size_t n,
 	}
 	subs_free(subs, nout);
 }
-
-#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
 static void
 test_reduce_exact(void **state)
@@ -414,6 +420,142 @@ test_reduce_many(void **state)
 	check_reduce(in, qos, 0, in, qos, 0);
 }
 
+/*
+ * A small universe, checked exhaustively: every filter of up to three
+ * levels and every topic of up to four drawn from a few level values,
+ * so that any two filters that overlap share one of these topics.
+ */
+struct universe {
+	char		 text[SMALL_MAX][16];
+	const char	*filters[SMALL_MAX];
+	const char	*topics[SMALL_MAX];
+	size_t		 nfilters;
+	size_t		 ntopics;
+};
+
+/* Appends every join of 1..depth values of lv[0..nlv) to u->text. */
+static size_t
+universe_join(struct universe *u, size_t at, const char *const *lv,
+    size_t nlv, size_t depth)
+{
+	size_t	d, k, idx, x, count;
+
+	for (d = 1, count = nlv; d <= depth; d++, count *= nlv) {
+		for (idx = 0; idx < count; idx++, at++) {
+			assert_true(at < SMALL_MAX);
+			u->text[at][0] = '\0';
+			for (x = idx, k = 0; k < d; k++, x /= nlv) {
+				if (k > 0)
+					strcat(u->text[at], "/");
+				strcat(u->text[at], lv[x % nlv]);
+			}
+		}
+	}
+	return at;
+}
+
+static void
+universe_build(struct universe *u)
+{
+	static const char *const flv[] = { "a", "", "$s", "+", "#" };
+	static const char *const tlv[] = { "a", "", "$s", "b" };
+	size_t	i, nf;
+
+	nf = universe_join(u, 0, flv, NELEM(flv), 3);
+	u->nfilters = 0;
+	for (i = 0; i < nf; i++)
+		if (topic_filter_valid(u->text[i]))
+			u->filters[u->nfilters++] = u->text[i];
+	u->ntopics = universe_join(u, nf, tlv, NELEM(tlv), 4) - nf;
+	for (i = 0; i < u->ntopics; i++)
+		u->topics[i] = u->text[nf + i];
+}
+
+static bool
+universe_shared(const struct universe *u, const char *a, const char *b)
+{
+	size_t	t;
+
+	for (t = 0; t < u->ntopics; t++)
+		if (topic_matches(a, u->topics[t]) &&
+		    topic_matches(b, u->topics[t]))
+			return true;
+	return false;
+}
+
+static void
+check_covers(const struct universe *u, const char *g, const char *a,
+    const char *b)
+{
+	size_t	t;
+
+	for (t = 0; t < u->ntopics; t++)
+		if ((topic_matches(a, u->topics[t]) ||
+		    topic_matches(b, u->topics[t])) &&
+		    !topic_matches(g, u->topics[t]))
+			fail_msg("'%s' from '%s' and '%s' misses '%s'", g, a,
+			    b, u->topics[t]);
+}
+
+static void
+test_overlap_exhaustive(void **state)
+{
+	static struct universe	 u;
+	const char		*a, *b;
+	char			*g;
+	size_t			 i, j;
+
+	(void)state;
+	universe_build(&u);
+	assert_true(u.nfilters > 100);
+	for (i = 0; i < u.nfilters; i++) {
+		for (j = 0; j < u.nfilters; j++) {
+			a = u.filters[i];
+			b = u.filters[j];
+			if (topic_filters_overlap(a, b) !=
+			    universe_shared(&u, a, b))
+				fail_msg("'%s' and '%s' overlap wrongly", a, b);
+			if (!topic_filters_overlap(a, b))
+				continue;
+			g = topic_filter_generalize(a, b);
+			assert_non_null(g);
+			assert_true(topic_filter_valid(g));
+			check_covers(&u, g, a, b);
+			free(g);
+		}
+	}
+}
+
+/* Reduces pseudo-random lists drawn from the small universe. */
+static void
+test_reduce_random(void **state)
+{
+	static struct universe	 u;
+	struct topic_sub	 subs[8];
+	const char		*in[8];
+	int			 qos[8];
+	uint32_t		 seed = 12345;
+	size_t			 round, i, n, nout;
+
+	(void)state;
+	universe_build(&u);
+	for (round = 0; round < 3000; round++) {
+		seed = seed * 1103515245u + 12345u;
+		n = 2 + (seed >> 16) % 7;
+		for (i = 0; i < n; i++) {
+			seed = seed * 1103515245u + 12345u;
+			in[i] = u.filters[(seed >> 8) % u.nfilters];
+			qos[i] = (seed >> 4) % 3;
+		}
+		subs_set(subs, in, qos, n);
+		nout = n;
+		assert_int_equal(topic_subs_reduce(subs, &nout), 0);
+		assert_true(nout >= 1 && nout <= n);
+		check_reduced(in, qos, n, subs, nout, u.topics, u.ntopics);
+		subs_free(subs, nout);
+	}
+}
+
 int
 main(void)
 {
@@ -426,6 +568,8 @@ main(void)
 		cmocka_unit_test(test_reduce_exact),
 		cmocka_unit_test(test_reduce_cascade),
 		cmocka_unit_test(test_reduce_many),
+		cmocka_unit_test(test_overlap_exhaustive),
+		cmocka_unit_test(test_reduce_random),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
