@@ -25,6 +25,7 @@ struct transfer {
 	http_done_fn	*done;
 	void		*ctx;
 	uint64_t	 retry_timer;	/* 0 unless waiting to retry */
+	uint64_t	 attempt_timer;	/* 0 unless an answer is due */
 	struct transfer	*prev, *next;	/* every live transfer */
 };
 
@@ -32,6 +33,7 @@ static CURLM	*multi;
 static char	*allow_hosts;
 static int	 pending;
 static struct transfer *transfers;
+static http_answer_fn	*answerer;
 
 int
 http_init(const struct config *c)
@@ -199,6 +201,27 @@ copy_spec(struct transfer *t, const struct http_spec *s)
 	return 0;
 }
 
+void
+http_set_answerer(http_answer_fn *fn)
+{
+	answerer = fn;
+}
+
+static void on_attempt_done(struct transfer *, CURLcode, long, long);
+
+static void
+on_answer_due(void *ctx)
+{
+	struct transfer *t = ctx;
+	long status = 0;
+
+	t->attempt_timer = 0;
+	answerer(&(struct log_origin){ t->rule, t->topic }, t->method, t->url,
+	    t->headers, t->body, t->body_len, &status, &t->response,
+	    &t->response_len);
+	on_attempt_done(t, CURLE_OK, status, 0);
+}
+
 static int
 launch(struct transfer *t)
 {
@@ -208,6 +231,9 @@ launch(struct transfer *t)
 	t->error[0] = '\0';
 	t->attempt++;
 	t->started = clock_now();
+	if (answerer != NULL)
+		return (t->attempt_timer = timer_add(t->started, on_answer_due,
+		    t, NULL)) != 0 ? 0 : -1;
 	return curl_multi_add_handle(multi, t->easy) == CURLM_OK ? 0 : -1;
 }
 
@@ -312,25 +338,31 @@ finish(struct transfer *t, CURLcode rc, long status)
 }
 
 static void
+on_attempt_done(struct transfer *t, CURLcode rc, long status,
+    long retry_after)
+{
+	int retry = retryable(rc, status) && t->attempt <= t->retries;
+
+	log_outcome(t, rc, status, retry);
+	if (retry && (t->retry_timer = timer_add(clock_now() +
+	    http_backoff(t->attempt, retry_after, (double)rand() / RAND_MAX),
+	    on_retry_due, t, NULL)) != 0)
+		return;
+	finish(t, rc, status);
+}
+
+static void
 on_transfer_done(CURL *easy, CURLcode rc)
 {
 	struct transfer *t;
 	long status = 0;
 	curl_off_t retry_after = 0;
-	int retry;
 
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after);
 	curl_multi_remove_handle(multi, easy);
-
-	retry = retryable(rc, status) && t->attempt <= t->retries;
-	log_outcome(t, rc, status, retry);
-	if (retry && (t->retry_timer = timer_add(clock_now() +
-	    http_backoff(t->attempt, (long)retry_after,
-	    (double)rand() / RAND_MAX), on_retry_due, t, NULL)) != 0)
-		return;
-	finish(t, rc, status);
+	on_attempt_done(t, rc, status, (long)retry_after);
 }
 
 void
@@ -361,6 +393,8 @@ http_shutdown(void)
 
 		if (t->retry_timer != 0)
 			timer_cancel(t->retry_timer);
+		else if (t->attempt_timer != 0)
+			timer_cancel(t->attempt_timer);
 		else
 			curl_multi_remove_handle(multi, t->easy);
 		transfer_free(t);

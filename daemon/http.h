@@ -47,6 +47,18 @@ void	http_process(void);
 /* Requests started and not yet done, retry waits included. */
 int	http_pending(void);
 
+/* Answers one attempt in place of the network (mqttrules test): sets
+ * *status and a malloc'd *body. */
+typedef void	http_answer_fn(const struct log_origin *,
+		    const char *method, const char *url,
+		    const struct curl_slist *headers, const char *body,
+		    size_t body_len, long *status, char **answer,
+		    size_t *answer_len);
+
+/* With an answerer set, no request leaves the process: each attempt is
+ * answered on the timer queue at the current clock time. */
+void	http_set_answerer(http_answer_fn *);
+
 /* The delay before retry number attempt (1 for the first retry):
  * exponential from 1 s, capped at 60 s, with jitter in its upper half;
  * retry_after (seconds, 0 for none) from a 429 wins when larger. */

@@ -127,7 +127,10 @@ l_log(lua_State *L)
 	lua_pushvalue(L, lua_upvalueindex(3));
 	lua_insert(L, 1);
 	lua_call(L, lua_gettop(L) - 1, 1);
-	log_at(level, &o, "%s", lua_tostring(L, -1));
+	if (rule_observer() != NULL)
+		rule_observer()->log(r, o.topic, level, lua_tostring(L, -1));
+	else
+		log_at(level, &o, "%s", lua_tostring(L, -1));
 	return 0;
 }
 
@@ -208,7 +211,7 @@ push_timestamp(lua_State *L)
 static int
 l_emit(lua_State *L)
 {
-	const char *topic = luaL_checkstring(L, 1);
+	const char *topic = luaL_checkstring(L, 1), *envelope;
 	size_t len;
 
 	luaL_checkany(L, 2);
@@ -231,7 +234,8 @@ l_emit(lua_State *L)
 	json_encode_push(L, 2);
 	lua_pushliteral(L, "}");
 	lua_concat(L, 7);
-	return publish_checked(L, topic, lua_tolstring(L, 5, &len), len, 3);
+	envelope = lua_tolstring(L, 5, &len);
+	return publish_checked(L, topic, envelope, len, 3);
 }
 
 static void

@@ -15,6 +15,7 @@
 #include "loop.h"
 #include "mqtt.h"
 #include "queue.h"
+#include "replay.h"
 #include "rule.h"
 #include "topic.h"
 
@@ -36,6 +37,9 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: mqttrules [run] [-c FILE]\n"
 	    "       mqttrules check [-c FILE]\n"
+	    "       mqttrules test [-c FILE] [--events FILE] [--responses FILE]\n"
+	    "                      [--http-status CODE] [--start TIME]\n"
+	    "                      [--drain SECONDS] RULE.lua...\n"
 	    "       mqttrules version\n");
 }
 
@@ -163,6 +167,13 @@ main(int argc, char **argv)
 	char err[512];
 	int rc;
 
+	if (argc > 1 && strcmp(argv[1], "test") == 0) {
+		signal(SIGPIPE, SIG_IGN);
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		rc = replay_main(argc - 2, argv + 2);
+		curl_global_cleanup();
+		return rc;
+	}
 	if (parse_args(argc, argv, &o) == -1) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -137,25 +137,22 @@ run_chunk(struct rule *r, char *err, size_t size)
 }
 
 static struct rule *
-rule_new(const char *dir, const char *file, const struct config *c,
+rule_new(const char *path, const struct config *c,
     struct counter_store *counters)
 {
+	const char *base = strrchr(path, '/');
 	struct rule *r;
-	size_t len;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
-	len = strlen(dir) + strlen(file) + 2;
-
-	r->name = rule_name_of(file);
-	r->path = malloc(len);
+	r->name = rule_name_of(base != NULL ? base + 1 : path);
+	r->path = strdup(path);
 	if (r->name == NULL || r->path == NULL) {
 		free(r->name);
 		free(r->path);
 		free(r);
 		return NULL;
 	}
-	snprintf(r->path, len, "%s/%s", dir, file);
 	r->mem_limit = (size_t)c->rules_max_memory;
 	r->max_instructions = c->rules_max_instructions;
 	r->default_qos = (int)c->mqtt_qos;
@@ -257,14 +254,48 @@ append_rule(struct rule_set *rs, struct rule *r)
 	rs->count++;
 }
 
+/* Loads one file; returns 0, or -1 after logging why it failed. */
+static int
+load_one(struct rule_set *rs, const char *path, const struct config *c,
+    struct counter_store *counters)
+{
+	struct rule *r;
+	char err[1024];
+
+	if ((r = rule_new(path, c, counters)) == NULL) {
+		log_error("%s: out of memory", path);
+		return -1;
+	}
+	if (rule_open(r, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		rule_free(r);
+		return -1;
+	}
+	append_rule(rs, r);
+	return 0;
+}
+
+int
+rule_set_load_files(struct rule_set *rs, const struct config *c,
+    struct counter_store *counters, char *const *paths, size_t n)
+{
+	int failed = 0;
+
+	memset(rs, 0, sizeof(*rs));
+	rs->default_qos = (int)c->mqtt_qos;
+	for (size_t i = 0; i < n; i++)
+		if (load_one(rs, paths[i], c, counters) == -1)
+			failed++;
+	return failed;
+}
+
 int
 rule_set_load(struct rule_set *rs, const struct config *c,
     struct counter_store *counters)
 {
-	char **files, err[1024];
-	size_t n;
+	char **files, *path;
+	size_t n, len;
 	int failed = 0;
-	struct rule *r;
 
 	memset(rs, 0, sizeof(*rs));
 	rs->default_qos = (int)c->mqtt_qos;
@@ -276,14 +307,13 @@ rule_set_load(struct rule_set *rs, const struct config *c,
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		r = rule_new(c->rules_dir, files[i], c, counters);
-		if (r == NULL || rule_open(r, err, sizeof(err)) == -1) {
-			log_error("%s", r != NULL ? err : "out of memory");
-			failed++;
-			if (r != NULL)
-				rule_free(r);
+		len = strlen(c->rules_dir) + strlen(files[i]) + 2;
+		if ((path = malloc(len)) != NULL) {
+			snprintf(path, len, "%s/%s", c->rules_dir, files[i]);
+			failed += load_one(rs, path, c, counters) == -1;
 		} else
-			append_rule(rs, r);
+			failed++;
+		free(path);
 		free(files[i]);
 	}
 	free(files);

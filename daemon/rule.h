@@ -8,6 +8,8 @@
 
 #include <lua.h>
 
+#include "log.h"
+
 struct config;
 struct counter_store;
 struct message;
@@ -91,6 +93,23 @@ struct invocation	*rule_current(lua_State *L);
 /* Resumes a coroutine suspended in an API call with the values push
  * puts on the stack as that call's results. */
 void	rule_resume(struct invocation *, rule_push_fn *push, void *arg);
+
+/* Sees what rules log and how they fail, in place of the log
+ * (mqttrules test). */
+struct rule_observer {
+	void	(*log)(const struct rule *, const char *topic,
+		    enum log_level, const char *message);
+	void	(*failed)(const struct rule *, const char *topic,
+		    const char *message);
+};
+
+void				 rule_set_observer(const struct rule_observer *);
+const struct rule_observer	*rule_observer(void);
+
+/* Loads the given rule files instead of a directory; as rule_set_load
+ * otherwise. */
+int	rule_set_load_files(struct rule_set *, const struct config *,
+	    struct counter_store *, char *const *paths, size_t n);
 
 /* Registers the API of rule files in L's globals (lapi.c). */
 void	lapi_open(lua_State *L, struct rule *);

@@ -13,6 +13,20 @@
 
 #define HOOK_EVERY	1000
 
+static const struct rule_observer	*observer;
+
+void
+rule_set_observer(const struct rule_observer *o)
+{
+	observer = o;
+}
+
+const struct rule_observer *
+rule_observer(void)
+{
+	return observer;
+}
+
 static struct invocation **
 extra_slot(lua_State *co)
 {
@@ -71,8 +85,11 @@ fail(struct invocation *inv, const char *what)
 	lua_State *L = inv->rule->L;
 	const char *msg = lua_tostring(inv->co, -1);
 
-	luaL_traceback(L, inv->co, msg != NULL ? msg : "(error object is "
-	    "not a string)", 0);
+	if (msg == NULL)
+		msg = "(error object is not a string)";
+	if (observer != NULL)
+		observer->failed(inv->rule, inv->topic, msg);
+	luaL_traceback(L, inv->co, msg, 0);
 	log_at(LOG_ERROR, &(struct log_origin){ inv->rule->name, inv->topic },
 	    "%s failed: %s", what, lua_tostring(L, -1));
 	lua_pop(L, 1);
