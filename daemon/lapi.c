@@ -88,6 +88,23 @@ l_on(lua_State *L)
 	return 0;
 }
 
+/* Remembers which variables a rule reads so that `check` can list
+ * them; a name is kept once. */
+static void
+note_env(struct rule *r, const char *name, int state)
+{
+	struct rule_env *grown;
+
+	for (size_t i = 0; i < r->nenv; i++)
+		if (strcmp(r->env[i].name, name) == 0)
+			return;
+	if ((grown = realloc(r->env, (r->nenv + 1) * sizeof(*grown))) == NULL)
+		return;
+	r->env = grown;
+	if ((grown[r->nenv].name = strdup(name)) != NULL)
+		grown[r->nenv++].state = state;
+}
+
 /* The error names the variable, never a value. */
 static int
 l_env(lua_State *L)
@@ -95,6 +112,8 @@ l_env(lua_State *L)
 	const char *name = luaL_checkstring(L, 1);
 	const char *value = getenv(name);
 
+	note_env(lapi_rule(L), name, value != NULL ? RULE_ENV_SET :
+	    RULE_ENV_DEFAULT);
 	if (value != NULL)
 		lua_pushstring(L, value);
 	else if (!lua_isnoneornil(L, 2))

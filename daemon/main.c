@@ -89,6 +89,10 @@ print_rules(const struct rule_set *rs)
 			printf("  on %s qos %d%s\n", r->handlers[i].filter,
 			    r->handlers[i].qos,
 			    r->handlers[i].retained ? " retained" : "");
+		for (size_t i = 0; i < r->nenv; i++)
+			printf("  env %s %s\n", r->env[i].name,
+			    r->env[i].state == RULE_ENV_SET ? "set" :
+			    "not set, default used");
 	}
 	subs = rule_set_subscriptions(rs, &n);
 	printf("subscriptions:\n");

@@ -61,6 +61,39 @@ load_text_only(lua_State *L)
 	return lua_gettop(L);
 }
 
+/* Lets a rule collect and measure, not stop or retune the collector
+ * that its memory limit relies on. */
+static int
+collect_garbage_safely(lua_State *L)
+{
+	static const char *const allowed[] = { "collect", "count", "step",
+	    "isrunning", NULL };
+	const char *opt = luaL_optstring(L, 1, "collect");
+
+	for (int i = 0; allowed[i] != NULL; i++) {
+		if (strcmp(opt, allowed[i]) == 0) {
+			lua_pushvalue(L, lua_upvalueindex(1));
+			lua_insert(L, 1);
+			lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+			return lua_gettop(L);
+		}
+	}
+	return luaL_error(L, "collectgarbage(\"%s\") is not allowed in "
+	    "rules", opt);
+}
+
+/* getmetatable("") would hand out the string library's metatable; the
+ * field makes it return false and setmetatable refuse. */
+static void
+hide_string_metatable(lua_State *L)
+{
+	lua_pushliteral(L, "");
+	lua_getmetatable(L, -1);
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
+	lua_pop(L, 2);
+}
+
 static void
 open_library(lua_State *L, const char *name, lua_CFunction open)
 {
@@ -91,6 +124,10 @@ open_sandbox(lua_State *L)
 	lua_pushnil(L);
 	lua_setfield(L, -2, "dump");
 	lua_pop(L, 1);
+	lua_getglobal(L, "collectgarbage");
+	lua_pushcclosure(L, collect_garbage_safely, 1);
+	lua_setglobal(L, "collectgarbage");
+	hide_string_metatable(L);
 }
 
 static int
@@ -176,6 +213,9 @@ rule_free(struct rule *r)
 	}
 	for (size_t i = 0; i < r->nhandlers; i++)
 		free(r->handlers[i].filter);
+	for (size_t i = 0; i < r->nenv; i++)
+		free(r->env[i].name);
+	free(r->env);
 	free(r->handlers);
 	free(r->name);
 	free(r->path);

@@ -24,6 +24,15 @@ struct handler {
 
 struct invocation;
 
+/* An environment variable a rule read, and how it was found. */
+struct rule_env {
+	char	*name;
+	int	 state;		/* RULE_ENV_SET, _DEFAULT */
+};
+
+#define RULE_ENV_SET		1
+#define RULE_ENV_DEFAULT	2
+
 struct rule {
 	char			*name;		/* file name without .lua */
 	char			*path;
@@ -35,6 +44,8 @@ struct rule {
 	struct handler		*handlers;
 	size_t			 nhandlers;
 	struct invocation	*running;	/* live coroutines */
+	struct rule_env		*env;		/* variables read, for check */
+	size_t			 nenv;
 	struct counter_store	*counters;
 	const struct config	*config;
 	struct rule		*next;
