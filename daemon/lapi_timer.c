@@ -1,24 +1,31 @@
 /* timer.every, timer.after and timer.cron: callbacks on the daemon's
  * clock, each run in its own coroutine. */
 #include <math.h>
+#include <string.h>
 
 #include <lauxlib.h>
 
 #include "clock.h"
+#include "cron.h"
 #include "lapi.h"
 #include "rule.h"
 #include "timer.h"
 
 #define HANDLE_META	"mqttrules.timer"
 
+enum ltimer_kind { LTIMER_ONCE, LTIMER_EVERY, LTIMER_CRON };
+
 /* Lives as the handle's userdata; anchored in the registry while it is
  * scheduled, so a rule need not keep the handle. */
 struct ltimer {
-	struct rule	*rule;
-	int		 fn_ref;
-	int		 self_ref;	/* LUA_NOREF when not scheduled */
-	double		 when, interval;	/* interval 0: once */
-	uint64_t	 id;
+	struct rule		*rule;
+	int			 fn_ref;
+	int			 self_ref;	/* LUA_NOREF: not scheduled */
+	enum ltimer_kind	 kind;
+	double			 when;
+	double			 interval;	/* LTIMER_EVERY */
+	struct cron_spec	 cron;		/* LTIMER_CRON */
+	uint64_t		 id;
 };
 
 static int
@@ -39,21 +46,41 @@ unschedule(struct ltimer *t)
 	t->self_ref = LUA_NOREF;
 }
 
+/* The deadline after the run due at t->when; false when there is none.
+ * Keeps to the original grid, skipping ticks missed while busy. */
+static bool
+next_when(const struct ltimer *t, double now, double *next)
+{
+	switch (t->kind) {
+	case LTIMER_EVERY:
+		*next = t->when + t->interval;
+		if (*next <= now)
+			*next = now + t->interval;
+		return true;
+	case LTIMER_CRON:
+		*next = cron_next(&t->cron, t->when);
+		if (*next != -1 && *next <= now)
+			*next = cron_next(&t->cron, now);
+		return *next != -1;
+	case LTIMER_ONCE:
+		break;
+	}
+	return false;
+}
+
 static void
 on_due(void *ctx)
 {
 	struct ltimer *t = ctx;
 	lua_State *L = t->rule->L;
-	double now = clock_now();
 
 	t->id = 0;
-	if (t->interval > 0) {
-		/* Keep to the original grid; skip ticks missed while busy. */
-		t->when += t->interval;
-		if (t->when <= now)
-			t->when = now + t->interval;
-		t->id = timer_add(t->when, on_due, t, t->rule);
+	if (t->rule->retired) {
+		unschedule(t);
+		return;
 	}
+	if (next_when(t, clock_now(), &t->when))
+		t->id = timer_add(t->when, on_due, t, t->rule);
 	/* The callback may cancel and drop the last handle: keep the
 	 * userdata alive until this function is done with it. */
 	lua_rawgeti(L, LUA_REGISTRYINDEX, t->self_ref);
@@ -82,21 +109,32 @@ l_gc(lua_State *L)
 	return 0;
 }
 
-static int
-schedule(lua_State *L, double delay, double interval)
+/* Pushes a handle for the function at index 2, not yet scheduled. */
+static struct ltimer *
+new_timer(lua_State *L, enum ltimer_kind kind)
 {
 	struct rule *r = lapi_rule(L);
 	struct ltimer *t;
 
 	luaL_checktype(L, 2, LUA_TFUNCTION);
+	if (r->retired)
+		luaL_error(L, "timer: this version of the rule was "
+		    "replaced by a reload");
 	t = lua_newuserdatauv(L, sizeof(*t), 0);
 	*t = (struct ltimer){ .rule = r, .fn_ref = LUA_NOREF,
-	    .self_ref = LUA_NOREF, .interval = interval };
+	    .self_ref = LUA_NOREF, .kind = kind };
 	luaL_setmetatable(L, HANDLE_META);
 	lua_pushvalue(L, 2);
 	t->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	t->when = clock_now() + delay;
-	if ((t->id = timer_add(t->when, on_due, t, r)) == 0)
+	return t;
+}
+
+/* Schedules the handle on top of the stack and returns it. */
+static int
+schedule(lua_State *L, struct ltimer *t, double when)
+{
+	t->when = when;
+	if ((t->id = timer_add(t->when, on_due, t, t->rule)) == 0)
 		return luaL_error(L, "timer: out of memory");
 	lua_pushvalue(L, -1);
 	t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -118,21 +156,40 @@ static int
 l_every(lua_State *L)
 {
 	double s = check_seconds(L, false);
+	struct ltimer *t = new_timer(L, LTIMER_EVERY);
 
-	return schedule(L, s, s);
+	t->interval = s;
+	return schedule(L, t, clock_now() + s);
 }
 
 static int
 l_after(lua_State *L)
 {
-	return schedule(L, check_seconds(L, true), 0);
+	double s = check_seconds(L, true);
+
+	return schedule(L, new_timer(L, LTIMER_ONCE), clock_now() + s);
 }
 
 static int
 l_cron(lua_State *L)
 {
-	return luaL_error(L, "timer.cron: cron specs are not supported in "
-	    "this version");
+	size_t len;
+	const char *spec = luaL_checklstring(L, 1, &len);
+	struct cron_spec cs;
+	struct ltimer *t;
+	char err[256];
+	double when;
+
+	if (strlen(spec) != len)
+		return luaL_error(L, "timer.cron: the spec holds a NUL byte");
+	if (cron_parse(spec, &cs, err, sizeof(err)) == -1)
+		return luaL_error(L, "timer.cron: %s", err);
+	/* A spec such as "0 0 30 2 *" would never run: say so at load. */
+	if ((when = cron_next(&cs, clock_now())) == -1)
+		return luaL_error(L, "timer.cron: \"%s\" never matches", spec);
+	t = new_timer(L, LTIMER_CRON);
+	t->cron = cs;
+	return schedule(L, t, when);
 }
 
 static void

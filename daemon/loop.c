@@ -67,20 +67,44 @@ setup_signals(void)
 	return 0;
 }
 
-/* Returns the first stop signal read, 0 when none. */
+static void
+reload(const struct config *c, struct rule_set *rs,
+    struct counter_store *counters)
+{
+	struct topic_sub *subs;
+	size_t n;
+	int failed;
+
+	log_info("loop: SIGHUP received, reloading rules from %s",
+	    c->rules_dir);
+	failed = rule_set_reload(rs, c, counters);
+	subs = rule_set_subscriptions(rs, &n);
+	if (subs == NULL && n == 0 && rs->count > 0)
+		log_error("loop: out of memory computing subscriptions");
+	else if (mqtt_set_subscriptions(subs, n) == -1)
+		log_error("loop: could not update subscriptions");
+	rule_subs_free(subs, n);
+	log_info("loop: reload done, %zu rules, %d failed to load",
+	    rs->count, failed);
+}
+
+/* Returns the first stop signal read, 0 when none; reloads on SIGHUP. */
 static int
-read_signals(void)
+read_signals(const struct config *c, struct rule_set *rs,
+    struct counter_store *counters)
 {
 	unsigned char b;
 	int stop = 0;
+	bool hup = false;
 
 	while (read(signal_pipe[0], &b, 1) == 1) {
 		if (b == SIGHUP)
-			log_warn("loop: SIGHUP received; reloading rules is "
-			    "not supported yet, ignored");
+			hup = true;
 		else if (stop == 0)
 			stop = b;
 	}
+	if (hup && stop == 0)
+		reload(c, rs, counters);
 	return stop;
 }
 
@@ -101,10 +125,11 @@ sleep_ms(struct queue *q, bool taking)
 /* One turn: messages (unless draining), due timers, finished transfers,
  * then sleep. Returns the stop signal seen, 0 for none. */
 static int
-turn(struct rule_set *rs, struct queue *q, struct counter_store *counters,
-    bool taking)
+turn(const struct config *c, struct rule_set *rs, struct queue *q,
+    struct counter_store *counters, bool taking)
 {
-	struct curl_waitfd wfd = { .fd = signal_pipe[0], .events = CURL_WAIT_POLLIN };
+	struct curl_waitfd wfd = { .fd = signal_pipe[0],
+	    .events = CURL_WAIT_POLLIN };
 	struct message *m;
 
 	mqtt_tick();
@@ -115,9 +140,10 @@ turn(struct rule_set *rs, struct queue *q, struct counter_store *counters,
 	timer_run_due(clock_now());
 	http_process();
 	counter_expire(counters, clock_now());
+	rule_set_reap(rs);
 	curl_multi_poll(http_multi(), &wfd, 1, sleep_ms(q, taking), NULL);
 	http_process();
-	return read_signals();
+	return read_signals(c, rs, counters);
 }
 
 static void
@@ -130,7 +156,7 @@ drain(const struct config *c, struct rule_set *rs, struct queue *q,
 	/* Messages already taken from the broker are handled too. */
 	while (((left = rule_set_running(rs)) > 0 || queue_depth(q) > 0) &&
 	    clock_now() < deadline)
-		turn(rs, q, counters, true);
+		turn(c, rs, q, counters, true);
 	if (left > 0)
 		log_warn("loop: %zu handlers still running after %ld s, "
 		    "stopping them", left, c->daemon_shutdown_timeout);
@@ -145,7 +171,7 @@ loop_run(const struct config *c, struct rule_set *rs, struct queue *q,
 	if (setup_signals() == -1)
 		return -1;
 	while (sig == 0)
-		sig = turn(rs, q, counters, true);
+		sig = turn(c, rs, q, counters, true);
 	log_info("loop: %s received, stopping", strsignal(sig));
 	/* Leaving the broker first stops intake; with a persistent session
 	 * the broker keeps what arrives meanwhile. */

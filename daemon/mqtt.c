@@ -1,5 +1,6 @@
 /* The broker connection: paho MQTTAsync on its own threads, feeding the
  * main thread through a queue. */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +26,18 @@ static MQTTAsync		 client;
 static const struct config	*cfg;
 static struct queue		*inbox;
 static void			(*wake_main)(void);
-static char			**filters;	/* with $share/ prefix */
-static int			*qoses;
-static size_t			 nfilters;
+/* Filters as sent to the broker, with the $share/ prefix if any. */
+struct sub_list {
+	char	**filters;
+	int	 *qos;
+	size_t	  n;
+};
+
+/* current is read by the paho thread on every connect and replaced by
+ * the main thread on reload; stale holds filters to drop at the next
+ * connect, for a reload made while disconnected. */
+static pthread_mutex_t		 subs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sub_list		 current, stale;
 static atomic_bool		 connected;
 static atomic_bool		 connect_failed;
 static atomic_bool		 disconnected;
@@ -90,29 +100,136 @@ on_connection_lost(void *ctx, char *cause)
 }
 
 static void
+sub_list_free(struct sub_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->filters[i]);
+	free(l->filters);
+	free(l->qos);
+	memset(l, 0, sizeof(*l));
+}
+
+static int
+sub_list_add(struct sub_list *l, const char *filter, int qos)
+{
+	char **f;
+	int *q;
+
+	if ((f = realloc(l->filters, (l->n + 1) * sizeof(*f))) == NULL)
+		return -1;
+	l->filters = f;
+	if ((q = realloc(l->qos, (l->n + 1) * sizeof(*q))) == NULL)
+		return -1;
+	l->qos = q;
+	if ((f[l->n] = strdup(filter)) == NULL)
+		return -1;
+	q[l->n++] = qos;
+	return 0;
+}
+
+static bool
+sub_list_has(const struct sub_list *l, const char *filter, int qos)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->filters[i], filter) == 0 &&
+		    (qos < 0 || l->qos[i] == qos))
+			return true;
+	return false;
+}
+
+/* Entries of a missing from b (same filter and, with match_qos, QoS). */
+static int
+sub_list_minus(const struct sub_list *a, const struct sub_list *b,
+    bool match_qos, struct sub_list *out)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (!sub_list_has(b, a->filters[i], match_qos ? a->qos[i] : -1)
+		    && sub_list_add(out, a->filters[i], a->qos[i]) == -1)
+			return -1;
+	return 0;
+}
+
+static void
 on_subscribed(void *ctx, MQTTAsync_successData *r)
 {
+	struct sub_list *l = ctx;
 	size_t refused = 0;
 
-	(void)ctx;
-	for (size_t i = 0; i < nfilters; i++) {
-		int granted = nfilters == 1 ? r->alt.qos : r->alt.qosList[i];
+	for (size_t i = 0; i < l->n; i++) {
+		int granted = l->n == 1 ? r->alt.qos : r->alt.qosList[i];
 
 		if (granted == 0x80) {
 			log_error("mqtt: broker refused subscription %s",
-			    filters[i]);
+			    l->filters[i]);
 			refused++;
 		}
 	}
-	log_info("mqtt: subscribed to %zu filters", nfilters - refused);
+	log_info("mqtt: subscribed to %zu filters", l->n - refused);
+	sub_list_free(l);
+	free(l);
 }
 
 static void
 on_subscribe_failed(void *ctx, MQTTAsync_failureData *r)
 {
-	(void)ctx;
-	log_error("mqtt: subscribe failed (code %d%s%s)", r->code,
-	    r->message != NULL ? ", " : "", r->message ? r->message : "");
+	struct sub_list *l = ctx;
+
+	log_error("mqtt: subscribe to %zu filters failed (code %d%s%s)", l->n,
+	    r->code, r->message != NULL ? ", " : "",
+	    r->message ? r->message : "");
+	sub_list_free(l);
+	free(l);
+}
+
+static void
+on_unsubscribed(void *ctx, MQTTAsync_successData *r)
+{
+	struct sub_list *l = ctx;
+
+	(void)r;
+	log_info("mqtt: unsubscribed from %zu filters", l->n);
+	sub_list_free(l);
+	free(l);
+}
+
+static void
+on_unsubscribe_failed(void *ctx, MQTTAsync_failureData *r)
+{
+	struct sub_list *l = ctx;
+
+	log_error("mqtt: unsubscribe failed (code %d)", r->code);
+	sub_list_free(l);
+	free(l);
+}
+
+/* Sends SUBSCRIBE (or UNSUBSCRIBE) for l, which the callbacks free.
+ * paho sends commands in order, so a subscribe followed by an
+ * unsubscribe reaches the broker in that order: no gap in between. */
+static void
+send_list(struct sub_list *l, bool subscribe)
+{
+	MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
+	int rc;
+
+	if (l->n == 0) {
+		if (subscribe)
+			log_info("mqtt: subscribed to 0 filters");
+		sub_list_free(l);
+		free(l);
+		return;
+	}
+	o.context = l;
+	o.onSuccess = subscribe ? on_subscribed : on_unsubscribed;
+	o.onFailure = subscribe ? on_subscribe_failed : on_unsubscribe_failed;
+	rc = subscribe ?
+	    MQTTAsync_subscribeMany(client, (int)l->n, l->filters, l->qos, &o) :
+	    MQTTAsync_unsubscribeMany(client, (int)l->n, l->filters, &o);
+	if (rc != MQTTASYNC_SUCCESS) {
+		log_error("mqtt: could not %s (code %d)", subscribe ?
+		    "subscribe" : "unsubscribe", rc);
+		sub_list_free(l);
+		free(l);
+	}
 }
 
 /* Runs on the first connect and on every automatic reconnect: a broker
@@ -121,8 +238,7 @@ on_subscribe_failed(void *ctx, MQTTAsync_failureData *r)
 static void
 on_connected(void *ctx, char *cause)
 {
-	MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
-	int rc;
+	struct sub_list *subs, *drop;
 
 	(void)ctx;
 	(void)cause;
@@ -130,16 +246,21 @@ on_connected(void *ctx, char *cause)
 	log_info("mqtt: %s to %s as %s",
 	    atomic_fetch_add(&connects, 1) == 0 ? "connected" : "reconnected",
 	    cfg->mqtt_url, cfg->mqtt_client_id);
-	if (nfilters == 0) {
-		log_info("mqtt: subscribed to 0 filters");
+	subs = calloc(1, sizeof(*subs));
+	drop = calloc(1, sizeof(*drop));
+	if (subs == NULL || drop == NULL) {
+		free(subs);
+		free(drop);
+		log_error("mqtt: out of memory subscribing");
 		return;
 	}
-	opts.onSuccess = on_subscribed;
-	opts.onFailure = on_subscribe_failed;
-	rc = MQTTAsync_subscribeMany(client, (int)nfilters, filters, qoses,
-	    &opts);
-	if (rc != MQTTASYNC_SUCCESS)
-		log_error("mqtt: could not subscribe (code %d)", rc);
+	pthread_mutex_lock(&subs_lock);
+	sub_list_minus(&current, drop, true, subs);
+	*drop = stale;
+	memset(&stale, 0, sizeof(stale));
+	pthread_mutex_unlock(&subs_lock);
+	send_list(subs, true);
+	send_list(drop, false);
 }
 
 static void
@@ -165,6 +286,7 @@ connect_now(void)
 	o.minRetryInterval = 1;
 	o.maxRetryInterval = 30;
 	o.onFailure = on_connect_failed;
+	o.MQTTVersion = MQTTVERSION_3_1_1;
 	if (cfg->mqtt_username[0] != '\0')
 		o.username = cfg->mqtt_username;
 	if (cfg->mqtt_password[0] != '\0')
@@ -201,28 +323,61 @@ mqtt_tick(void)
 	    NULL);
 }
 
+/* The broker's form of subs: with the $share/<group>/ prefix when a
+ * share group is set. */
 static int
-copy_filters(const struct topic_sub *subs, size_t n)
+build_list(const struct topic_sub *subs, size_t n, struct sub_list *out)
 {
 	const char *group = cfg->mqtt_share_group;
+	char buf[1024];
 
-	filters = calloc(n + 1, sizeof(*filters));
-	qoses = calloc(n + 1, sizeof(*qoses));
-	if (filters == NULL || qoses == NULL)
-		return -1;
+	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(subs[i].filter) + strlen(group) + 9;
-
-		if ((filters[i] = malloc(len)) == NULL)
-			return -1;
 		if (group[0] != '\0')
-			snprintf(filters[i], len, "$share/%s/%s", group,
+			snprintf(buf, sizeof(buf), "$share/%s/%s", group,
 			    subs[i].filter);
 		else
-			snprintf(filters[i], len, "%s", subs[i].filter);
-		qoses[i] = subs[i].qos;
-		nfilters++;
+			snprintf(buf, sizeof(buf), "%s", subs[i].filter);
+		if (sub_list_add(out, buf, subs[i].qos) == -1) {
+			sub_list_free(out);
+			return -1;
+		}
 	}
+	return 0;
+}
+
+int
+mqtt_set_subscriptions(const struct topic_sub *subs, size_t n)
+{
+	struct sub_list next, old, *add, *drop;
+
+	if (build_list(subs, n, &next) == -1)
+		return -1;
+	add = calloc(1, sizeof(*add));
+	drop = calloc(1, sizeof(*drop));
+	pthread_mutex_lock(&subs_lock);
+	old = current;
+	current = next;
+	if (add != NULL && drop != NULL) {
+		sub_list_minus(&next, &old, true, add);
+		sub_list_minus(&old, &next, false, drop);
+		if (!atomic_load(&connected))
+			sub_list_minus(drop, &stale, false, &stale);
+	}
+	pthread_mutex_unlock(&subs_lock);
+	sub_list_free(&old);
+	if (add == NULL || drop == NULL || !atomic_load(&connected)) {
+		free(add);
+		if (drop != NULL)
+			sub_list_free(drop);
+		free(drop);
+		return add != NULL && drop != NULL ? 0 : -1;
+	}
+	if (add->n > 0)
+		send_list(add, true);
+	else
+		free(add);
+	send_list(drop, false);
 	return 0;
 }
 
@@ -237,7 +392,7 @@ mqtt_start(const struct config *c, const struct topic_sub *subs, size_t n,
 	cfg = c;
 	inbox = q;
 	wake_main = wake;
-	if (copy_filters(subs, n) == -1)
+	if (build_list(subs, n, &current) == -1)
 		return -1;
 	if ((uri = mqtt_paho_uri(c->mqtt_url)) == NULL) {
 		log_error("[mqtt] url: %s is not mqtt:// or mqtts://",
@@ -316,11 +471,6 @@ mqtt_stop(int timeout_ms)
 	    MQTTAsync_disconnect(client, &o) == MQTTASYNC_SUCCESS)
 		wait_disconnect(timeout_ms + 100);
 	MQTTAsync_destroy(&client);
-	for (size_t i = 0; i < nfilters; i++)
-		free(filters[i]);
-	free(filters);
-	free(qoses);
-	filters = NULL;
-	qoses = NULL;
-	nfilters = 0;
+	sub_list_free(&current);
+	sub_list_free(&stale);
 }

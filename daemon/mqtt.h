@@ -19,6 +19,10 @@ struct topic_sub;
 int	mqtt_start(const struct config *, const struct topic_sub *subs,
 	    size_t n, struct queue *q, void (*wake)(void));
 
+/* Replaces the subscriptions (reload): subscribes to what is new, then
+ * unsubscribes from what is gone. Main thread. Returns 0 or -1. */
+int	mqtt_set_subscriptions(const struct topic_sub *subs, size_t n);
+
 /* Main thread, once per loop turn: retries a failed first connect. */
 void	mqtt_tick(void);
 

@@ -198,7 +198,7 @@ rule_new(const char *path, const struct config *c,
 	return r;
 }
 
-static void
+void
 rule_free(struct rule *r)
 {
 	struct invocation *inv, *next;
@@ -256,31 +256,51 @@ is_rule_file(const char *name)
 	return name[0] != '.' && n > 4 && strcmp(name + n - 4, ".lua") == 0;
 }
 
-/* The rule files of dir, sorted; NULL with *n = 0 when there are none. */
-static char **
-list_rule_files(const char *dir, size_t *n)
+static char *
+join_path(const char *dir, const char *name)
+{
+	size_t len = strlen(dir) + strlen(name) + 2;
+	char *path = malloc(len);
+
+	if (path != NULL)
+		snprintf(path, len, "%s/%s", dir, name);
+	return path;
+}
+
+char **
+rule_list_files(const char *dir, size_t *n)
 {
 	DIR *d;
 	struct dirent *e;
-	char **names = NULL, **grown;
+	char **paths = NULL, **grown;
 
 	*n = 0;
+	errno = 0;
 	if ((d = opendir(dir)) == NULL)
 		return NULL;
 	while ((e = readdir(d)) != NULL) {
 		if (!is_rule_file(e->d_name))
 			continue;
-		if ((grown = realloc(names, (*n + 1) * sizeof(*names))) ==
+		if ((grown = realloc(paths, (*n + 1) * sizeof(*paths))) ==
 		    NULL)
 			break;
-		names = grown;
-		if ((names[*n] = strdup(e->d_name)) != NULL)
+		paths = grown;
+		if ((paths[*n] = join_path(dir, e->d_name)) != NULL)
 			(*n)++;
 	}
 	closedir(d);
 	if (*n > 0)
-		qsort(names, *n, sizeof(*names), compare_names);
-	return names;
+		qsort(paths, *n, sizeof(*paths), compare_names);
+	errno = 0;
+	return paths;
+}
+
+void
+rule_files_free(char **paths, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
 }
 
 static void
@@ -294,6 +314,28 @@ append_rule(struct rule_set *rs, struct rule *r)
 	rs->count++;
 }
 
+struct rule *
+rule_load_file(const char *path, const struct config *c,
+    struct counter_store *counters, char *err, size_t size)
+{
+	struct rule *r;
+
+	if ((r = rule_new(path, c, counters)) == NULL) {
+		snprintf(err, size, "%s: out of memory", path);
+		return NULL;
+	}
+	if (stat(path, &r->stamp) == -1) {
+		snprintf(err, size, "%s: %s", path, strerror(errno));
+		rule_free(r);
+		return NULL;
+	}
+	if (rule_open(r, err, size) == -1) {
+		rule_free(r);
+		return NULL;
+	}
+	return r;
+}
+
 /* Loads one file; returns 0, or -1 after logging why it failed. */
 static int
 load_one(struct rule_set *rs, const char *path, const struct config *c,
@@ -302,13 +344,9 @@ load_one(struct rule_set *rs, const char *path, const struct config *c,
 	struct rule *r;
 	char err[1024];
 
-	if ((r = rule_new(path, c, counters)) == NULL) {
-		log_error("%s: out of memory", path);
-		return -1;
-	}
-	if (rule_open(r, err, sizeof(err)) == -1) {
+	if ((r = rule_load_file(path, c, counters, err, sizeof(err))) ==
+	    NULL) {
 		log_error("%s", err);
-		rule_free(r);
 		return -1;
 	}
 	append_rule(rs, r);
@@ -333,30 +371,19 @@ int
 rule_set_load(struct rule_set *rs, const struct config *c,
     struct counter_store *counters)
 {
-	char **files, *path;
-	size_t n, len;
-	int failed = 0;
+	char **paths;
+	size_t n;
+	int failed;
 
-	memset(rs, 0, sizeof(*rs));
-	rs->default_qos = (int)c->mqtt_qos;
-	errno = 0;
-	files = list_rule_files(c->rules_dir, &n);
-	if (files == NULL && errno != 0) {
+	paths = rule_list_files(c->rules_dir, &n);
+	if (paths == NULL && errno != 0) {
 		log_error("%s: cannot read rules directory: %s", c->rules_dir,
 		    strerror(errno));
+		memset(rs, 0, sizeof(*rs));
 		return -1;
 	}
-	for (size_t i = 0; i < n; i++) {
-		len = strlen(c->rules_dir) + strlen(files[i]) + 2;
-		if ((path = malloc(len)) != NULL) {
-			snprintf(path, len, "%s/%s", c->rules_dir, files[i]);
-			failed += load_one(rs, path, c, counters) == -1;
-		} else
-			failed++;
-		free(path);
-		free(files[i]);
-	}
-	free(files);
+	failed = rule_set_load_files(rs, c, counters, paths, n);
+	rule_files_free(paths, n);
 	return failed;
 }
 
@@ -366,6 +393,10 @@ rule_set_free(struct rule_set *rs)
 	struct rule *r, *next;
 
 	for (r = rs->rules; r != NULL; r = next) {
+		next = r->next;
+		rule_free(r);
+	}
+	for (r = rs->retired; r != NULL; r = next) {
 		next = r->next;
 		rule_free(r);
 	}

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include <lua.h>
 
@@ -48,6 +49,8 @@ struct rule {
 	size_t			 nenv;
 	struct counter_store	*counters;
 	const struct config	*config;
+	bool			 retired;	/* replaced or removed */
+	struct stat		 stamp;		/* of the file when loaded */
 	struct rule		*next;
 };
 
@@ -66,6 +69,7 @@ struct rule_set {
 	struct rule		*rules;		/* in file name order */
 	size_t			 count;
 	int			 default_qos;
+	struct rule		*retired;	/* replaced, still running */
 };
 
 /* Pushes values onto L for a coroutine; runs in a protected call, so it
@@ -121,6 +125,31 @@ const struct rule_observer	*rule_observer(void);
  * otherwise. */
 int	rule_set_load_files(struct rule_set *, const struct config *,
 	    struct counter_store *, char *const *paths, size_t n);
+
+/* Loads one rule file, returning NULL with a message naming the file
+ * and line in err on failure. */
+struct rule	*rule_load_file(const char *path, const struct config *,
+		    struct counter_store *, char *err, size_t size);
+void		 rule_free(struct rule *);
+
+/* The *.lua files of dir in name order, as dir/name paths; NULL with
+ * errno set when dir cannot be read. Free with rule_files_free. */
+char		**rule_list_files(const char *dir, size_t *n);
+void		 rule_files_free(char **, size_t n);
+
+/*
+ * Reloads dir (SIGHUP): a changed file is loaded anew and replaces its
+ * rule, a removed one stops, a new one starts; a file that fails to
+ * load keeps its previous version and is logged. Replaced rules stop
+ * getting events and timers at once and are freed once their running
+ * coroutines end. Counters are shared and so survive. Returns how many
+ * files failed.
+ */
+int	rule_set_reload(struct rule_set *, const struct config *,
+	    struct counter_store *);
+
+/* Frees retired rules whose coroutines have all ended. */
+void	rule_set_reap(struct rule_set *);
 
 /* Registers the API of rule files in L's globals (lapi.c). */
 void	lapi_open(lua_State *L, struct rule *);

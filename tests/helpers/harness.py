@@ -338,6 +338,11 @@ class Daemon:
             self.proc = None
         return self.returncode
 
+    def error_lines(self):
+        """Records logged at level error (text format: time, level)."""
+        return [line for line in self.log_lines()
+                if line.split(" ", 2)[1:2] == ["error"]]
+
     def fatal_lines(self):
         return [line for line in self.log_lines()
                 if any(mark in line for mark in FATAL_MARKS)]
@@ -392,19 +397,19 @@ class Rig:
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        problem = None
         try:
             status = self.daemon.stop()
             fatal = self.daemon.fatal_lines()
+            if status != 0:
+                problem = "mqttrules did not exit 0 on SIGTERM within " \
+                    "15 s (status %s)" % status
+            elif fatal:
+                problem = "mqttrules reported:\n" + "\n".join(fatal[:20])
+            if exc_type is not None or problem:
+                self._report(problem or "test failed")
         finally:
             self._teardown()
-        problem = None
-        if status != 0:
-            problem = "mqttrules did not exit 0 on SIGTERM within 15 s " \
-                "(status %s)" % status
-        elif fatal:
-            problem = "mqttrules reported:\n" + "\n".join(fatal[:20])
-        if exc_type is not None or problem:
-            self._report(problem or "test failed")
         if problem and exc_type is None:
             raise AssertionError(problem)
         return False
@@ -451,3 +456,6 @@ class Rig:
 
     def log_lines(self, *parts):
         return self.daemon.matching_lines(*parts)
+
+    def error_lines(self):
+        return self.daemon.error_lines()

@@ -177,6 +177,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         stand_in._answered(req, status)
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    # The daemon opens up to [http] max_connections (64) at once; the
+    # default listen backlog of 5 would leave some unanswered.
+    request_queue_size = 256
+
+
 class StandIn:
     """The fake services on 127.0.0.1, recording every request.
 
@@ -210,8 +216,7 @@ class StandIn:
     # Life cycle.
 
     def start(self):
-        server = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", self.port), _Handler)
+        server = _Server(("127.0.0.1", self.port), _Handler)
         server.daemon_threads = True
         server.block_on_close = False
         server.stand_in = self
@@ -261,14 +266,15 @@ class StandIn:
             reqs = [r for r in reqs if r["path"].split("?")[0] == path]
         return reqs
 
-    def wait_for(self, predicate, timeout=10):
+    def wait_for(self, predicate, timeout=10, answered=True):
         """Waits until predicate(requests) is true; returns whether it
         became true within timeout seconds. Requests count once they are
-        answered, so their status is known."""
+        answered, so their status is known, unless answered is False."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                done = [r for r in self._requests if "status" in r]
+                done = [r for r in self._requests
+                        if "status" in r or not answered]
                 if predicate(done):
                     return True
                 left = deadline - time.monotonic()
@@ -322,6 +328,7 @@ class StandIn:
                "time": time.time()}
         with self._cond:
             self._requests.append(req)
+            self._cond.notify_all()
         return req
 
     def _answered(self, req, status):

@@ -5,6 +5,7 @@ import json
 import pathlib
 import re
 import sys
+import time
 import unittest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]
@@ -90,6 +91,23 @@ class AnalyticsForwarder(unittest.TestCase):
             reqs = rig.wait_requests(has_forwarded(2), what="2 forwards")
             self.assertEqual([r["status"] for r in forwarded(reqs)],
                              [404, 200])
+
+    def test_sigterm_lets_the_request_in_flight_finish(self):
+        # The answer comes while the daemon leaves the broker (about
+        # 0.1 s after SIGTERM) or later, while it drains.
+        for delay in (0.05, 0.5):
+            with self.subTest(delay=delay), harness.Rig() as rig:
+                rig.http.answer(harness.WEBHOOK_PATH, None, delay=delay)
+                rig.publish(PAGEVIEW, '{"late": true}')
+                self.assertTrue(rig.http.wait_for(
+                    has_forwarded(1), 10, answered=False))
+                started = time.monotonic()
+                status = rig.daemon.stop(timeout=15)
+                took = time.monotonic() - started
+                self.assertEqual(status, 0)
+                self.assertLess(took, 5, "exit took %.1f s" % took)
+                self.assertTrue(rig.log_lines("analytics-forwarder",
+                                              "forwarded " + PAGEVIEW))
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ class ArticleToBookmark(unittest.TestCase):
                          "https://news.example.com/new-blog-post")
             self.assertNotIn(harness.LINKWARDEN_TOKEN,
                              rig.daemon.log_text())
+            self.assertEqual(rig.error_lines(), [])
 
     def test_existing_collection_is_looked_up_once(self):
         existing = [{"id": 1, "name": "Unorganized"},

@@ -48,6 +48,7 @@ class BadPayloads(unittest.TestCase):
             rig.wait_log(*log, "payload is a JSON string", count=1)
             rig.wait_log(*log, "no data.published_url", count=1)
             self.assertEqual(len(rig.log_lines(*log)), 6)
+            self.assertEqual(rig.error_lines(), [])
 
     def test_security_topic(self):
         with harness.Rig(env={"SECURITY_THRESHOLD": "1"}) as rig:
@@ -63,6 +64,7 @@ class BadPayloads(unittest.TestCase):
             rig.wait_log(*log, "no data object", count=2)
             rig.wait_log(*log, "must be non-empty strings", count=1)
             self.assertEqual(len(rig.log_lines(*log)), 6)
+            self.assertEqual(rig.error_lines(), [])
 
     def test_analytics_topic(self):
         with harness.Rig() as rig:
@@ -82,6 +84,7 @@ class BadPayloads(unittest.TestCase):
                 self.assertEqual(r["json"]["topic"], PAGEVIEW)
             rig.wait_log("analytics-forwarder", "payload on " + PAGEVIEW,
                          "not JSON; forwarding it as a string", count=3)
+            self.assertEqual(rig.error_lines(), [])
 
 
 if __name__ == "__main__":

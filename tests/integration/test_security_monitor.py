@@ -77,6 +77,7 @@ class SecurityMonitor(unittest.TestCase):
             reqs = self.raise_marker(rig, 3)
             self.assertEqual(len(alerts(reqs, email, ip)), 2)
             self.assertNotIn(harness.GOTIFY_TOKEN, rig.daemon.log_text())
+            self.assertEqual(rig.error_lines(), [])
 
     def check_alert(self, req, email, ip):
         self.assertEqual(req["method"], "POST")
