@@ -367,9 +367,6 @@ cron_next(const struct cron_spec *cs, double after)
 	if (!(fabs(after) <= MAX_SECONDS))
 		return -1;
 	first = (int64_t)floor(after / 60) + 1;
-	/* The division may round up onto a whole minute. */
-	if ((double)(first - 1) * 60 > after)
-		first--;
 	date_of(floor_div(first, MINUTES_PER_DAY), &d);
 	from = (int)(first - d.days * MINUTES_PER_DAY);
 	/* Every date falls on every weekday it ever can within a cycle. */

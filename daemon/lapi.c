@@ -136,7 +136,7 @@ static int
 l_log(lua_State *L)
 {
 	struct rule *r = lapi_rule(L);
-	struct invocation *inv = rule_current(L);
+	struct invocation *inv = rule_active(L);
 	enum log_level level = (enum log_level)lua_tointeger(L,
 	    lua_upvalueindex(2));
 	struct log_origin o = { r->name, inv != NULL ? inv->topic : NULL };

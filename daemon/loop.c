@@ -108,32 +108,35 @@ read_signals(const struct config *c, struct rule_set *rs,
 	return stop;
 }
 
+/* How long to sleep: until the next timer, at most until until (a
+ * clock_now() time, 0 for none). */
 static int
-sleep_ms(struct queue *q, bool taking)
+sleep_ms(struct queue *q, double until)
 {
 	double next = timer_next(), now = clock_now();
+	double limit = MAX_SLEEP_MS;
 
-	if (taking && queue_depth(q) > 0)
+	if (queue_depth(q) > 0)
 		return 0;
-	if (next < 0)
-		return MAX_SLEEP_MS;
-	if (next <= now)
-		return 0;
-	return (int)fmin(MAX_SLEEP_MS, ceil((next - now) * 1000));
+	if (until > 0)
+		limit = fmax(0, ceil((until - now) * 1000));
+	if (next >= 0)
+		limit = fmin(limit, fmax(0, ceil((next - now) * 1000)));
+	return (int)fmin(limit, MAX_SLEEP_MS);
 }
 
-/* One turn: messages (unless draining), due timers, finished transfers,
- * then sleep. Returns the stop signal seen, 0 for none. */
+/* One turn: messages, due timers, finished transfers, then sleep (up
+ * to until, when not 0). Returns the stop signal seen, 0 for none. */
 static int
 turn(const struct config *c, struct rule_set *rs, struct queue *q,
-    struct counter_store *counters, bool taking)
+    struct counter_store *counters, double until)
 {
 	struct curl_waitfd wfd = { .fd = signal_pipe[0],
 	    .events = CURL_WAIT_POLLIN };
 	struct message *m;
 
 	mqtt_tick();
-	while (taking && (m = queue_pop(q)) != NULL) {
+	while ((m = queue_pop(q)) != NULL) {
 		rule_set_dispatch(rs, m);
 		message_free(m);
 	}
@@ -141,7 +144,9 @@ turn(const struct config *c, struct rule_set *rs, struct queue *q,
 	http_process();
 	counter_expire(counters, clock_now());
 	rule_set_reap(rs);
-	curl_multi_poll(http_multi(), &wfd, 1, sleep_ms(q, taking), NULL);
+	if (until > 0 && rule_set_running(rs) == 0 && queue_depth(q) == 0)
+		return 0;	/* drained: nothing left to wait for */
+	curl_multi_poll(http_multi(), &wfd, 1, sleep_ms(q, until), NULL);
 	http_process();
 	return read_signals(c, rs, counters);
 }
@@ -153,10 +158,11 @@ drain(const struct config *c, struct rule_set *rs, struct queue *q,
 	double deadline = clock_now() + (double)c->daemon_shutdown_timeout;
 	size_t left;
 
-	/* Messages already taken from the broker are handled too. */
+	/* Messages already taken from the broker are handled too. A turn
+	 * wakes when a transfer ends, since its socket is polled. */
 	while (((left = rule_set_running(rs)) > 0 || queue_depth(q) > 0) &&
 	    clock_now() < deadline)
-		turn(c, rs, q, counters, true);
+		turn(c, rs, q, counters, deadline);
 	if (left > 0)
 		log_warn("loop: %zu handlers still running after %ld s, "
 		    "stopping them", left, c->daemon_shutdown_timeout);
@@ -171,7 +177,7 @@ loop_run(const struct config *c, struct rule_set *rs, struct queue *q,
 	if (setup_signals() == -1)
 		return -1;
 	while (sig == 0)
-		sig = turn(c, rs, q, counters, true);
+		sig = turn(c, rs, q, counters, 0);
 	log_info("loop: %s received, stopping", strsignal(sig));
 	/* Leaving the broker first stops intake; with a persistent session
 	 * the broker keeps what arrives meanwhile. */

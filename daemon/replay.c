@@ -480,6 +480,19 @@ on_panic(lua_State *L)
 	exit(3);
 }
 
+/* Under `run` a handler still waiting (a retry, say) would go on and
+ * could fail; a replay that ends first must not pass it as handled. */
+static void
+report_unfinished(void)
+{
+	for (struct rule *r = rules.rules; r != NULL; r = r->next) {
+		for (struct invocation *i = r->running; i != NULL;
+		    i = i->next)
+			record_failure(r, i->topic, "still running when the "
+			    "replay ended; give --drain more seconds");
+	}
+}
+
 static int
 run_replay(const struct config *c, struct counter_store *counters)
 {
@@ -502,6 +515,8 @@ run_replay(const struct config *c, struct counter_store *counters)
 	    replay_event);
 	if (rc == 0)
 		rc = advance_to(clock_now() + R.drain);
+	if (rc == 0)
+		report_unfinished();
 	return rc == -1 ? 2 : R.failures > 0;
 }
 

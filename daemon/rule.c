@@ -232,6 +232,7 @@ rule_open(struct rule *r, char *err, size_t size)
 		return -1;
 	}
 	lua_atpanic(r->L, on_panic);
+	rule_mark_state(r->L, r);
 	lua_pushcfunction(r->L, open_state);
 	lua_pushlightuserdata(r->L, r);
 	if (lua_pcall(r->L, 1, 0, 0) != LUA_OK) {

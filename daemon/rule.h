@@ -45,6 +45,8 @@ struct rule {
 	struct handler		*handlers;
 	size_t			 nhandlers;
 	struct invocation	*running;	/* live coroutines */
+	struct invocation	*active;	/* the one inside lua_resume */
+	long			 load_instructions;
 	struct rule_env		*env;		/* variables read, for check */
 	size_t			 nenv;
 	struct counter_store	*counters;
@@ -102,8 +104,18 @@ size_t	rule_set_running(const struct rule_set *);
 void	rule_start(struct rule *, int fn_ref, const char *topic,
 	    rule_push_fn *push, void *arg);
 
-/* The invocation running on L, NULL outside handlers and callbacks. */
+/* The invocation whose own coroutine is L: NULL at load, and in a
+ * coroutine the rule created itself (an API call that suspends cannot
+ * work there). */
 struct invocation	*rule_current(lua_State *L);
+
+/* The invocation running now in the rule that owns L, whichever of the
+ * rule's coroutines L is; NULL at load. */
+struct invocation	*rule_active(lua_State *L);
+
+/* Marks L, a rule's main state, as the rule's: every thread created in
+ * it inherits the mark. Sets the instruction hook for load time. */
+void	rule_mark_state(lua_State *L, struct rule *);
 
 /* Resumes a coroutine suspended in an API call with the values push
  * puts on the stack as that call's results. */

@@ -27,34 +27,56 @@ rule_observer(void)
 	return observer;
 }
 
-static struct invocation **
-extra_slot(lua_State *co)
+/* Every thread of a rule's state holds the rule in its extra space:
+ * lua_newthread copies it from the main thread. */
+static struct rule *
+owner(lua_State *L)
 {
-	return (struct invocation **)lua_getextraspace(co);
+	return *(struct rule **)lua_getextraspace(L);
+}
+
+struct invocation *
+rule_active(lua_State *L)
+{
+	return owner(L)->active;
 }
 
 struct invocation *
 rule_current(lua_State *L)
 {
-	return *extra_slot(L);
+	struct invocation *inv = owner(L)->active;
+
+	return inv != NULL && inv->co == L ? inv : NULL;
 }
 
-/* Counts instructions; once over budget it fails on every later hook
- * call, so a pcall in the rule cannot swallow the abort. */
+/* Counts instructions against the running invocation, whatever
+ * coroutine of the rule runs them (its own ones too), or against the
+ * load. Once over budget it fails on every later hook call, so a pcall
+ * in the rule cannot swallow the abort. */
 static void
-count_instructions(lua_State *co, lua_Debug *ar)
+count_instructions(lua_State *L, lua_Debug *ar)
 {
-	struct invocation *inv = rule_current(co);
+	struct rule *r = owner(L);
+	long *used = r->active != NULL ? &r->active->instructions :
+	    &r->load_instructions;
 
 	(void)ar;
-	if (inv == NULL)
+	*used += HOOK_EVERY;
+	if (*used <= r->max_instructions)
 		return;
-	inv->instructions += HOOK_EVERY;
-	if (inv->instructions <= inv->rule->max_instructions)
-		return;
-	lua_sethook(co, count_instructions, LUA_MASKCOUNT, 1);
-	luaL_error(co, "instruction limit of %d reached",
-	    (int)inv->rule->max_instructions);
+	lua_sethook(L, count_instructions, LUA_MASKCOUNT, 1);
+	if (r->active != NULL)
+		lua_sethook(r->active->co, count_instructions, LUA_MASKCOUNT,
+		    1);
+	luaL_error(L, "instruction limit of %d reached",
+	    (int)r->max_instructions);
+}
+
+void
+rule_mark_state(lua_State *L, struct rule *r)
+{
+	*(struct rule **)lua_getextraspace(L) = r;
+	lua_sethook(L, count_instructions, LUA_MASKCOUNT, HOOK_EVERY);
 }
 
 static void
@@ -103,8 +125,12 @@ step(struct invocation *inv, int nargs)
 {
 	int nres, rc;
 
+	struct invocation *outer = inv->rule->active;
+
 	inv->waiting = false;
+	inv->rule->active = inv;
 	rc = lua_resume(inv->co, inv->rule->L, nargs, &nres);
+	inv->rule->active = outer;
 	if (rc == LUA_YIELD && inv->waiting)
 		return;
 	if (rc == LUA_YIELD) {
@@ -174,7 +200,6 @@ invocation_new(struct rule *r, const char *topic)
 	inv->rule = r;
 	inv->co = lua_newthread(L);
 	inv->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	*extra_slot(inv->co) = inv;
 	lua_sethook(inv->co, count_instructions, LUA_MASKCOUNT, HOOK_EVERY);
 	inv->next = r->running;
 	if (r->running != NULL)

@@ -185,6 +185,10 @@ def main(argv):
     started = time.monotonic()
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="mqttrules-demo-"))
     heading("mqttrules demo")
+    say("Starts a private broker and a stand-in for Linkwarden, Gotify and "
+        "n8n on\n127.0.0.1, runs mqttrules with the rules in rules/, "
+        "publishes the Kompose\nsample events and shows the requests the "
+        "rules make.\n")
     try:
         status = run(workdir, args.log_level, args.timeout)
     except (RuntimeError, AssertionError) as e:

@@ -332,15 +332,17 @@ class StandIn:
         return req
 
     def _answered(self, req, status):
+        # Printed before waiters wake, so that a caller's own output
+        # comes after the request it waited for.
+        if self.echo is not None:
+            self._print(req, status)
+        if self.log_path is not None:
+            self._append(req, status)
         with self._cond:
             req["status"] = status
             self._cond.notify_all()
-        if self.echo is not None:
-            self._print(req)
-        if self.log_path is not None:
-            self._append(req)
 
-    def _print(self, req):
+    def _print(self, req, status):
         shown = []
         for name in SECRET_HEADERS:
             if name in req["headers"]:
@@ -348,15 +350,16 @@ class StandIn:
         body = req["body"] if len(req["body"]) <= 160 else \
             req["body"][:157] + "..."
         line = "[%s] %s %s -> %d" % (req["service"], req["method"],
-                                     req["path"], req["status"])
+                                     req["path"], status)
         if shown:
             line += "  (" + ", ".join(shown) + ")"
         if body:
             line += "\n    " + body
         print(line, file=self.echo, flush=True)
 
-    def _append(self, req):
+    def _append(self, req, status):
         entry = {k: v for k, v in req.items() if k != "raw"}
+        entry["status"] = status
         with self._cond, open(self.log_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry) + "\n")
 

@@ -84,6 +84,8 @@ class BadPayloads(unittest.TestCase):
                 self.assertEqual(r["json"]["topic"], PAGEVIEW)
             rig.wait_log("analytics-forwarder", "payload on " + PAGEVIEW,
                          "not JSON; forwarding it as a string", count=3)
+            rig.wait_log("analytics-forwarder", "forwarded " + PAGEVIEW,
+                         count=len(BAD) + 1)
             self.assertEqual(rig.error_lines(), [])
 
 

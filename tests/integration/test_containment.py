@@ -17,6 +17,7 @@ RULES = pathlib.Path(__file__).resolve().parent / "containment"
 CASES = {
     "busy_loop": "instruction limit",
     "caught_busy_loop": "instruction limit",
+    "own_coroutine": "instruction limit",
     "recursion": "not enough memory",  # 16M is reached before C stack
     "huge_string": "too large",
     "growing_table": "not enough memory",

@@ -51,6 +51,9 @@ BASE_ENV = {
 DEFAULT_INI = "[log]\nlevel = info\n"
 EVENTS_SUFFIX = ".events.jsonl"
 RUN_TIMEOUT = 30
+# Lines that fail a case wherever they appear on stderr: the tests also
+# run against sanitizer builds.
+FATAL_MARKS = ("runtime error:", "AddressSanitizer", "LeakSanitizer")
 
 
 def find_cases():
@@ -154,8 +157,8 @@ class Case:
             config.write_text(DEFAULT_INI)
         return subprocess.run(self.command(config), cwd=workdir,
                               env=self.environment(),
-                              capture_output=True, text=True,
-                              timeout=RUN_TIMEOUT)
+                              capture_output=True, encoding="utf-8",
+                              errors="replace", timeout=RUN_TIMEOUT)
 
 
 class ReplayTest(unittest.TestCase):
@@ -188,6 +191,8 @@ class ReplayTest(unittest.TestCase):
         if proc.returncode != case.expected_exit():
             problems.append(f"exit status {proc.returncode}, expected "
                             f"{case.expected_exit()}")
+        if any(mark in proc.stderr for mark in FATAL_MARKS):
+            problems.append("sanitizer report on stderr")
         if problems:
             command = " ".join(shlex.quote(a) for a in
                                case.command("CONFIG"))

@@ -43,6 +43,13 @@ cases.string_metatable = function()
   getmetatable("").__index = function() return "owned" end
 end
 
+cases.own_coroutine = function()
+  -- A coroutine of the rule's own counts against the handler too.
+  local spin = coroutine.wrap(function() while true do end end)
+  pcall(spin)
+  log.info("escaped the instruction limit")
+end
+
 cases.error = function()
   error("deliberate failure")
 end
