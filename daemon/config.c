@@ -56,6 +56,10 @@ static const struct key_def keys[] = {
 	INT("daemon", "shutdown_timeout", daemon_shutdown_timeout, "10", 0,
 	    3600),
 	STR("daemon", "metrics", daemon_metrics, "127.0.0.1:9883"),
+	CHOICE("daemon", "journal_sync", daemon_journal_sync, "always",
+	    "always periodic never"),
+	INT("daemon", "max_in_flight", daemon_max_in_flight, "1000", 1,
+	    1000000),
 	CHOICE("log", "level", log_level, "info", "debug info warn error"),
 	CHOICE("log", "format", log_format, "text", "text json"),
 };

@@ -29,6 +29,8 @@ struct config {
 	char	*daemon_state_dir;
 	long	 daemon_shutdown_timeout;
 	char	*daemon_metrics;
+	char	*daemon_journal_sync;	/* always, periodic, never */
+	long	 daemon_max_in_flight;
 
 	char	*log_level;
 	char	*log_format;

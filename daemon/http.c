@@ -7,9 +7,17 @@
 #include "clock.h"
 #include "config.h"
 #include "http.h"
+#include "metrics.h"
 #include "timer.h"
 
 #define RESPONSE_MAX	(4 << 20)
+
+/* Retry n waits RETRY_FACTOR^(n-1) s, capped, less up to a quarter of
+ * jitter: 1, 5, 25, 125, 300 s. The five default retries thus span at
+ * least 342 s, riding out a five-minute outage of the target. */
+#define RETRY_FACTOR	5
+#define RETRY_CAP	300
+#define RETRY_AFTER_MAX	600	/* a server's Retry-After, honoured up to */
 
 struct transfer {
 	CURL		*easy;
@@ -270,9 +278,11 @@ fail:
 double
 http_backoff(int attempt, long retry_after, double jitter01)
 {
-	double base = attempt >= 7 ? 60 : fmin(60, ldexp(1, attempt - 1));
-	double delay = base * (0.5 + 0.5 * jitter01);
+	double base = fmin(RETRY_CAP, pow(RETRY_FACTOR, attempt - 1));
+	double delay = base * (0.75 + 0.25 * jitter01);
 
+	if (retry_after > RETRY_AFTER_MAX)
+		retry_after = RETRY_AFTER_MAX;
 	return retry_after > delay ? (double)retry_after : delay;
 }
 
@@ -343,6 +353,10 @@ on_attempt_done(struct transfer *t, CURLcode rc, long status,
 {
 	int retry = retryable(rc, status) && t->attempt <= t->retries;
 
+	metrics_http_request(t->rule, rc == CURLE_OK ? status : 0);
+	metrics_observe(M_HTTP_SECONDS, t->rule, clock_now() - t->started);
+	if (retry)
+		metrics_add(M_HTTP_RETRIES, t->rule, 1);
 	log_outcome(t, rc, status, retry);
 	if (retry && (t->retry_timer = timer_add(clock_now() +
 	    http_backoff(t->attempt, retry_after, (double)rand() / RAND_MAX),

@@ -60,8 +60,9 @@ typedef void	http_answer_fn(const struct log_origin *,
 void	http_set_answerer(http_answer_fn *);
 
 /* The delay before retry number attempt (1 for the first retry):
- * exponential from 1 s, capped at 60 s, with jitter in its upper half;
- * retry_after (seconds, 0 for none) from a 429 wins when larger. */
+ * 1, 5, 25, 125, then 300 s, less up to a quarter of jitter (jitter01
+ * in [0, 1]); a server's Retry-After (seconds, 0 for none) wins when
+ * longer, up to 600 s. */
 double	http_backoff(int attempt, long retry_after, double jitter01);
 
 #endif

@@ -84,7 +84,7 @@ on_due(void *ctx)
 	/* The callback may cancel and drop the last handle: keep the
 	 * userdata alive until this function is done with it. */
 	lua_rawgeti(L, LUA_REGISTRYINDEX, t->self_ref);
-	rule_start(t->rule, t->fn_ref, NULL, push_nothing, NULL);
+	rule_start(t->rule, t->fn_ref, NULL, push_nothing, NULL, NULL);
 	if (t->id == 0)
 		unschedule(t);
 	lua_pop(L, 1);

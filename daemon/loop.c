@@ -11,19 +11,24 @@
 #include "clock.h"
 #include "config.h"
 #include "counter.h"
+#include "dispatch.h"
 #include "http.h"
+#include "journal.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "mqtt.h"
 #include "queue.h"
 #include "rule.h"
 #include "timer.h"
 
-/* The longest sleep with nothing due; only bounds how stale a clock
- * jump can leave a timer. */
-#define MAX_SLEEP_MS	60000
+/* The longest sleep with nothing due: the heartbeat behind /healthz,
+ * and how stale a clock jump can leave a timer. */
+#define MAX_SLEEP_MS	5000
 
-static int	signal_pipe[2] = { -1, -1 };
+static int		 signal_pipe[2] = { -1, -1 };
+static struct journal	*journal;
+static bool		 paused;
 
 void
 loop_wake(void)
@@ -125,6 +130,44 @@ sleep_ms(struct queue *q, double until)
 	return (int)fmin(limit, MAX_SLEEP_MS);
 }
 
+/* Past [daemon] max_in_flight events held, the daemon leaves the broker,
+ * which keeps what arrives for the persistent session; it comes back
+ * once half of them are done. */
+static void
+regulate_intake(const struct config *c, struct queue *q)
+{
+	size_t held = dispatch_in_flight() + queue_depth(q);
+	size_t max = (size_t)c->daemon_max_in_flight;
+
+	if (!paused && held >= max) {
+		log_warn("loop: %zu events in flight, pausing intake", held);
+		mqtt_pause();
+		paused = true;
+	} else if (paused && held <= max / 2) {
+		log_info("loop: %zu events in flight, resuming intake", held);
+		mqtt_resume();
+		paused = false;
+	}
+}
+
+static void
+housekeeping(struct queue *q, struct counter_store *counters)
+{
+	double now = clock_now(), oldest;
+
+	metrics_heartbeat(now);
+	metrics_set(M_QUEUE_DEPTH, (double)queue_depth(q));
+	metrics_set(M_EVENTS_IN_FLIGHT, (double)dispatch_in_flight());
+	metrics_set(M_COUNTER_KEYS, (double)counter_live_keys(counters));
+	metrics_set(M_MQTT_CONNECTED, mqtt_connected() ? 1 : 0);
+	if (journal == NULL)
+		return;
+	journal_tick(journal, now);
+	oldest = journal_oldest(journal);
+	metrics_set(M_JOURNAL_BYTES, (double)journal_bytes(journal));
+	metrics_set(M_JOURNAL_OLDEST_SECONDS, oldest > 0 ? now - oldest : 0);
+}
+
 /* One turn: messages, due timers, finished transfers, then sleep (up
  * to until, when not 0). Returns the stop signal seen, 0 for none. */
 static int
@@ -136,15 +179,17 @@ turn(const struct config *c, struct rule_set *rs, struct queue *q,
 	struct message *m;
 
 	mqtt_tick();
-	while ((m = queue_pop(q)) != NULL) {
-		rule_set_dispatch(rs, m);
-		message_free(m);
-	}
+	while ((m = queue_pop(q)) != NULL)
+		dispatch_message(rs, m, NULL, 0);
 	timer_run_due(clock_now());
 	http_process();
 	counter_expire(counters, clock_now());
 	rule_set_reap(rs);
-	if (until > 0 && rule_set_running(rs) == 0 && queue_depth(q) == 0)
+	if (until == 0)
+		regulate_intake(c, q);
+	housekeeping(q, counters);
+	if (until > 0 && rule_set_running(rs) == 0 && queue_depth(q) == 0 &&
+	    dispatch_in_flight() == 0)
 		return 0;	/* drained: nothing left to wait for */
 	curl_multi_poll(http_multi(), &wfd, 1, sleep_ms(q, until), NULL);
 	http_process();
@@ -160,8 +205,8 @@ drain(const struct config *c, struct rule_set *rs, struct queue *q,
 
 	/* Messages already taken from the broker are handled too. A turn
 	 * wakes when a transfer ends, since its socket is polled. */
-	while (((left = rule_set_running(rs)) > 0 || queue_depth(q) > 0) &&
-	    clock_now() < deadline)
+	while (((left = rule_set_running(rs)) > 0 || queue_depth(q) > 0 ||
+	    dispatch_in_flight() > 0) && clock_now() < deadline)
 		turn(c, rs, q, counters, deadline);
 	if (left > 0)
 		log_warn("loop: %zu handlers still running after %ld s, "
@@ -170,10 +215,11 @@ drain(const struct config *c, struct rule_set *rs, struct queue *q,
 
 int
 loop_run(const struct config *c, struct rule_set *rs, struct queue *q,
-    struct counter_store *counters)
+    struct counter_store *counters, struct journal *j)
 {
 	int sig = 0;
 
+	journal = j;
 	if (setup_signals() == -1)
 		return -1;
 	while (sig == 0)

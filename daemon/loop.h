@@ -5,6 +5,7 @@
 
 struct config;
 struct counter_store;
+struct journal;
 struct queue;
 struct rule_set;
 
@@ -13,10 +14,11 @@ void	loop_wake(void);
 
 /*
  * Runs until SIGTERM or SIGINT, then disconnects from the broker and
- * lets running handlers finish for up to [daemon] shutdown_timeout.
+ * lets running handlers finish for up to [daemon] shutdown_timeout;
+ * what does not finish stays in the journal (j, may be NULL).
  * Returns 0, or -1 when the loop could not be set up.
  */
 int	loop_run(const struct config *, struct rule_set *, struct queue *,
-	    struct counter_store *);
+	    struct counter_store *, struct journal *);
 
 #endif

@@ -9,10 +9,14 @@
 
 #include "config.h"
 #include "counter.h"
+#include "deadletter.h"
+#include "dispatch.h"
 #include "http.h"
+#include "journal.h"
 #include "lapi.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "mqtt.h"
 #include "queue.h"
 #include "replay.h"
@@ -101,29 +105,83 @@ print_rules(const struct rule_set *rs)
 	rule_subs_free(subs, n);
 }
 
+/* Events the journal holds from before, to the rules that had not
+ * finished them, ahead of anything new. */
+static void
+replay_journal(struct journal *j, struct rule_set *rs)
+{
+	struct journal_pending *p;
+	size_t n;
+
+	p = journal_take_pending(j, &n);
+	if (n > 0)
+		log_info("journal: %zu unfinished events from before, "
+		    "handling them first", n);
+	for (size_t i = 0; i < n; i++) {
+		dispatch_message(rs, p[i].m, p[i].done, p[i].ndone);
+		p[i].m = NULL;
+	}
+	journal_pending_free(p, n);
+}
+
+static struct journal *
+open_state(const struct config *c)
+{
+	enum journal_sync sync = JOURNAL_SYNC_ALWAYS;
+	struct journal *j;
+	char err[512];
+
+	journal_sync_parse(c->daemon_journal_sync, &sync);
+	if ((j = journal_open(c->daemon_state_dir, sync, err,
+	    sizeof(err))) == NULL) {
+		log_error("journal: %s", err);
+		return NULL;
+	}
+	if (deadletter_open(c->daemon_state_dir) == -1)
+		log_error("%s/dead-letters.jsonl: cannot open",
+		    c->daemon_state_dir);
+	dispatch_setup(j);
+	return j;
+}
+
 static int
 run_daemon(const struct config *c, struct rule_set *rs,
     struct counter_store *counters)
 {
-	struct queue *q;
-	struct topic_sub *subs;
-	size_t n;
+	struct queue *q = NULL;
+	struct journal *j = NULL;
+	struct topic_sub *subs = NULL;
+	size_t n = 0;
+	char err[512];
 	int rc = EXIT_RUNTIME;
 
 	if ((q = queue_new(QUEUE_CAPACITY)) == NULL || http_init(c) == -1) {
 		log_error("cannot set up the queue or libcurl");
-		queue_free(q);
-		return EXIT_RUNTIME;
+		goto out;
 	}
+	if (metrics_start(c->daemon_metrics, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		goto out;
+	}
+	if ((j = open_state(c)) == NULL)
+		goto out;
 	lapi_set_publisher(publish_to_broker);
 	subs = rule_set_subscriptions(rs, &n);
-	if (mqtt_start(c, subs, n, q, loop_wake) == 0 &&
-	    loop_run(c, rs, q, counters) == 0)
+	metrics_set(M_MQTT_SUBSCRIPTIONS, (double)n);
+	if (mqtt_start(c, subs, n, q, j, loop_wake) == -1)
+		goto out;
+	replay_journal(j, rs);
+	if (loop_run(c, rs, q, counters, j) == 0)
 		rc = 0;
+out:
 	mqtt_stop(1000);
 	rule_subs_free(subs, n);
 	http_shutdown();
+	dispatch_forget();
 	rule_set_free(rs);
+	journal_close(j);
+	deadletter_close();
+	metrics_stop();
 	queue_free(q);
 	return rc;
 }

@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "journal.h"
 #include "log.h"
 #include "mqtt.h"
 #include "queue.h"
@@ -25,6 +26,8 @@
 static MQTTAsync		 client;
 static const struct config	*cfg;
 static struct queue		*inbox;
+static struct journal		*journal;
+static bool			 paused;
 static void			(*wake_main)(void);
 /* Filters as sent to the broker, with the $share/ prefix if any. */
 struct sub_list {
@@ -79,6 +82,13 @@ on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *pm)
 	    pm->retained != 0, clock_now());
 	if (t != topic)
 		free(t);
+	/* paho acknowledges QoS 1 once this returns (unless it queued the
+	 * message itself first): the journal has it on disk before. */
+	if (m != NULL && journal != NULL && journal_arrived(journal, m) == -1) {
+		log_error("journal: cannot record a message on %s", m->topic);
+		message_free(m);
+		return 0;
+	}
 	if (m == NULL || queue_push(inbox, m, QUEUE_WAIT_MS) == -1) {
 		message_free(m);
 		wake_main();
@@ -383,7 +393,7 @@ mqtt_set_subscriptions(const struct topic_sub *subs, size_t n)
 
 int
 mqtt_start(const struct config *c, const struct topic_sub *subs, size_t n,
-    struct queue *q, void (*wake)(void))
+    struct queue *q, struct journal *j, void (*wake)(void))
 {
 	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
 	char *uri;
@@ -391,6 +401,7 @@ mqtt_start(const struct config *c, const struct topic_sub *subs, size_t n,
 
 	cfg = c;
 	inbox = q;
+	journal = j;
 	wake_main = wake;
 	if (build_list(subs, n, &current) == -1)
 		return -1;
@@ -401,8 +412,10 @@ mqtt_start(const struct config *c, const struct topic_sub *subs, size_t n,
 	}
 	co.sendWhileDisconnected = 1;
 	co.maxBufferedMessages = 1000;
+	/* paho's own store keeps what it queued before our callback saw
+	 * it, and our QoS 1 publishes until the broker has them. */
 	rc = MQTTAsync_createWithOptions(&client, uri, c->mqtt_client_id,
-	    MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+	    MQTTCLIENT_PERSISTENCE_DEFAULT, c->daemon_state_dir, &co);
 	free(uri);
 	if (rc != MQTTASYNC_SUCCESS) {
 		log_error("mqtt: cannot create client for %s (code %d)",
@@ -417,6 +430,30 @@ mqtt_start(const struct config *c, const struct topic_sub *subs, size_t n,
 	return 0;
 }
 
+void
+mqtt_pause(void)
+{
+	MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
+
+	if (paused || client == NULL)
+		return;
+	paused = true;
+	o.timeout = 0;
+	if (MQTTAsync_isConnected(client))
+		MQTTAsync_disconnect(client, &o);
+	atomic_store(&connected, false);
+}
+
+void
+mqtt_resume(void)
+{
+	if (!paused || client == NULL)
+		return;
+	paused = false;
+	if (connect_now() != MQTTASYNC_SUCCESS)
+		atomic_store(&connect_failed, true);
+}
+
 int
 mqtt_publish(const char *topic, const void *payload, size_t len, int qos,
     bool retain)
@@ -424,6 +461,8 @@ mqtt_publish(const char *topic, const void *payload, size_t len, int qos,
 	MQTTAsync_message m = MQTTAsync_message_initializer;
 	MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
 
+	if (client == NULL)
+		return -1;
 	m.payload = (void *)payload;
 	m.payloadlen = (int)len;
 	m.qos = qos;

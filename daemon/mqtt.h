@@ -7,17 +7,25 @@
 #include <stddef.h>
 
 struct config;
+struct journal;
 struct queue;
 struct topic_sub;
 
 /*
  * Connects in the background with automatic reconnect and subscribes to
- * subs (copied) after every connect. Each message goes into q, then
- * wake() is called; both happen on a paho thread. Returns 0, or -1 when
+ * subs (copied) after every connect. Each message is recorded in j
+ * (may be NULL), then goes into q, then wake() is called; all on a paho
+ * thread, before the broker gets the acknowledgement. Returns 0, or -1 when
  * the client could not be created (bad URL).
  */
 int	mqtt_start(const struct config *, const struct topic_sub *subs,
-	    size_t n, struct queue *q, void (*wake)(void));
+	    size_t n, struct queue *q, struct journal *j,
+	    void (*wake)(void));
+
+/* Stops taking messages (the broker keeps them for a persistent
+ * session) and takes them again; main thread. */
+void	mqtt_pause(void);
+void	mqtt_resume(void);
 
 /* Replaces the subscriptions (reload): subscribes to what is new, then
  * unsubscribes from what is gone. Main thread. Returns 0 or -1. */

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct message {
 	char	*topic;
@@ -13,6 +14,7 @@ struct message {
 	int	 qos;
 	bool	 retained;
 	double	 time;		/* arrival, seconds since the epoch */
+	uint64_t id;		/* in the journal, 0 when not journaled */
 };
 
 struct message	*message_new(const char *topic, const void *payload,

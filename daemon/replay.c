@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "config.h"
 #include "counter.h"
+#include "dispatch.h"
 #include "http.h"
 #include "json.h"
 #include "lapi.h"
@@ -440,7 +441,7 @@ static int
 replay_event(const char *line, size_t len, char *err, size_t size)
 {
 	struct event ev = { 0 };
-	struct message m = { 0 };
+	struct message *m;
 
 	if (with_record(line, len, extract_event, &ev, err, size) == -1) {
 		event_free(&ev);
@@ -455,10 +456,14 @@ replay_event(const char *line, size_t len, char *err, size_t size)
 	last_at = ev.at;
 	if (advance_to(R.start + ev.at) == -1)
 		return -1;
-	m = (struct message){ ev.topic, ev.payload, ev.payload_len, ev.qos,
-	    ev.retain != 0, clock_now() };
-	rule_set_dispatch(&rules, &m);
+	m = message_new(ev.topic, ev.payload, ev.payload_len, ev.qos,
+	    ev.retain != 0, clock_now());
 	event_free(&ev);
+	if (m == NULL) {
+		snprintf(err, size, "out of memory");
+		return -1;
+	}
+	dispatch_message(&rules, m, NULL, 0);
 	return advance_to(clock_now());
 }
 
@@ -545,6 +550,7 @@ replay_main(int argc, char **argv)
 		rc = run_replay(&c, counters);
 	}
 	http_shutdown();
+	dispatch_forget();
 	rule_set_free(&rules);
 	counter_store_free(counters);
 	if (R.J != NULL)

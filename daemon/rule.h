@@ -56,9 +56,18 @@ struct rule {
 	struct rule		*next;
 };
 
+/* Why a handler runs: whoever dispatched the message is told when the
+ * run ends, with the failure (NULL when it succeeded). */
+struct delivery {
+	void	(*ended)(struct delivery *, struct rule *,
+		    const char *failure);
+};
+
 /* One coroutine running a handler or a timer callback. */
 struct invocation {
 	struct rule		*rule;
+	struct delivery		*delivery;	/* NULL for timers */
+	char			*failure;	/* why it failed, if it did */
 	lua_State		*co;
 	int			 co_ref;
 	char			*topic;		/* NULL in timer callbacks */
@@ -93,16 +102,18 @@ struct topic_sub	*rule_set_subscriptions(const struct rule_set *,
 			    size_t *n);
 void			 rule_subs_free(struct topic_sub *, size_t n);
 
-/* Runs each handler whose filter matches m once, in its own coroutine. */
-void	rule_set_dispatch(struct rule_set *, const struct message *m);
 
 /* Coroutines alive across all rules. */
 size_t	rule_set_running(const struct rule_set *);
 
 /* Starts fn_ref of rule in a new coroutine with the values push puts on
- * the stack. */
+ * the stack; d (may be NULL) is told when it ends, which may be before
+ * rule_start returns. */
 void	rule_start(struct rule *, int fn_ref, const char *topic,
-	    rule_push_fn *push, void *arg);
+	    rule_push_fn *push, void *arg, struct delivery *d);
+
+/* Pushes a handler's two arguments for message m (a rule_push_fn). */
+int	rule_push_message(lua_State *L, void *m);
 
 /* The invocation whose own coroutine is L: NULL at load, and in a
  * coroutine the rule created itself (an API call that suspends cannot

@@ -97,6 +97,9 @@ finish(struct invocation *inv)
 {
 	unlink_invocation(inv);
 	luaL_unref(inv->rule->L, LUA_REGISTRYINDEX, inv->co_ref);
+	if (inv->delivery != NULL)
+		inv->delivery->ended(inv->delivery, inv->rule, inv->failure);
+	free(inv->failure);
 	free(inv->topic);
 	free(inv);
 }
@@ -111,6 +114,8 @@ fail(struct invocation *inv, const char *what)
 		msg = "(error object is not a string)";
 	if (observer != NULL)
 		observer->failed(inv->rule, inv->topic, msg);
+	if (inv->failure == NULL)
+		inv->failure = strdup(msg);
 	luaL_traceback(L, inv->co, msg, 0);
 	log_at(LOG_ERROR, &(struct log_origin){ inv->rule->name, inv->topic },
 	    "%s failed: %s", what, lua_tostring(L, -1));
@@ -210,7 +215,7 @@ invocation_new(struct rule *r, const char *topic)
 
 void
 rule_start(struct rule *r, int fn_ref, const char *topic,
-    rule_push_fn *push, void *arg)
+    rule_push_fn *push, void *arg, struct delivery *d)
 {
 	struct invocation *inv;
 	int n;
@@ -218,10 +223,14 @@ rule_start(struct rule *r, int fn_ref, const char *topic,
 	if ((inv = invocation_new(r, topic)) == NULL) {
 		log_at(LOG_ERROR, &(struct log_origin){ r->name, topic },
 		    "out of memory starting a coroutine");
+		if (d != NULL)
+			d->ended(d, r, "out of memory starting a coroutine");
 		return;
 	}
+	inv->delivery = d;
 	lua_rawgeti(inv->co, LUA_REGISTRYINDEX, fn_ref);
 	if ((n = push_values(inv, push, arg)) == -1) {
+		inv->failure = strdup("cannot prepare the call");
 		finish(inv);
 		return;
 	}
@@ -256,8 +265,8 @@ rule_set_running(const struct rule_set *rs)
 
 /* The handler's two arguments: the decoded payload (nil when it is not
  * JSON) and the msg table. */
-static int
-push_message(lua_State *L, void *arg)
+int
+rule_push_message(lua_State *L, void *arg)
 {
 	const struct message *m = arg;
 
@@ -276,23 +285,4 @@ push_message(lua_State *L, void *arg)
 	lua_pushnumber(L, m->time);
 	lua_setfield(L, -2, "time");
 	return 2;
-}
-
-void
-rule_set_dispatch(struct rule_set *rs, const struct message *m)
-{
-	struct rule *r;
-	struct handler *h;
-	size_t i;
-
-	for (r = rs->rules; r != NULL; r = r->next) {
-		for (i = 0; i < r->nhandlers; i++) {
-			h = &r->handlers[i];
-			if (m->retained && !h->retained)
-				continue;
-			if (topic_matches(h->filter, m->topic))
-				rule_start(r, h->fn_ref, m->topic,
-				    push_message, (void *)m);
-		}
-	}
 }
