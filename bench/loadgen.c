@@ -23,9 +23,9 @@ enum kind { ANALYTICS, FAILED };
 struct options {
 	int		 port;
 	long		 count;
-	double		 rate;		/* messages per second, 0: flat out */
+	double		 rate;	/* messages per second, 0: flat out */
 	enum kind	 kind;
-	long		 size;		/* payload bytes, 0: unpadded */
+	long		 size;	/* payload bytes, 0: unpadded */
 	int		 inflight;
 	long		 pairs;		/* distinct email/ip pairs */
 	long		 first_seq;

@@ -8,6 +8,7 @@
  *                   MAX_SEQ, and report by itself once N distinct ones
  *                   arrived (N = 0: only on request)
  *   report          report now and disarm
+ *   peek            print {"peek": distinct sequence numbers so far}
  * A report is one JSON line on standard output: counts, and latencies
  * from each body's t_ns (the sender's CLOCK_REALTIME) to its receipt. */
 #include <errno.h>
@@ -54,9 +55,9 @@ struct stats {
 	long	 expect;
 	long	 requests, with_seq, unique, dups, out_of_range, bad;
 	long	 accepted, open, max_open, continues;
-	long	 total;			/* last "total" seen, -1 for none */
+	long	 total;		/* last "total" seen, -1: none */
 	int64_t	 first_recv, last_recv, min_send;
-	int64_t	*recv_at;		/* by seq, 0 when not yet seen */
+	int64_t	*recv_at;	/* by seq, 0 until seen */
 	int64_t	*sent_at;
 	long	 max_seq, capacity;
 };
@@ -452,6 +453,10 @@ commands(void)
 			arm(a, b);
 		else if (strcmp(line, "report") == 0)
 			report(stdout, 0);
+		else if (strcmp(line, "peek") == 0) {
+			printf("{\"peek\":%ld}\n", st.unique);
+			fflush(stdout);
+		}
 		else
 			fprintf(stderr, "target: unknown command: %s\n", line);
 		len -= (size_t)(nl + 1 - line);

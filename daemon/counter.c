@@ -2,8 +2,10 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "counter.h"
 
@@ -40,6 +42,7 @@ struct counter_store {
 	size_t		  nslots;	/* a power of two */
 	size_t		  count;
 	int64_t		  sweep_at;	/* no key expires before this second */
+	bool		  dirty;	/* changed since the last save */
 };
 
 struct sweep {
@@ -392,6 +395,7 @@ counter_incr(struct counter_store *cs, const char *key, int64_t n,
 			cs->sweep_at = expiry;
 	}
 	e->total = add_sat(e->total, n);
+	cs->dirty = true;
 	return entry_count(e, window, sec);
 }
 
@@ -417,6 +421,7 @@ counter_reset(struct counter_store *cs, const char *key)
 	i = slot_find(cs, key, key_hash(key));
 	if (cs->slots[i] != NULL)
 		slot_delete(cs, i);
+	cs->dirty = true;
 }
 
 static bool
@@ -428,6 +433,7 @@ has_prefix(const struct entry *e, void *prefix)
 void
 counter_clear(struct counter_store *cs, const char *prefix)
 {
+	cs->dirty = true;
 	if (prefix != NULL && *prefix != '\0') {
 		store_remove_if(cs, has_prefix, (void *)prefix);
 		return;
@@ -471,4 +477,104 @@ size_t
 counter_live_keys(const struct counter_store *cs)
 {
 	return cs->count;
+}
+
+/* Saved state: "mqttrules-counters 1\n", then per key
+ * [u32 key length][key][i64 total][u32 window][u32 buckets]
+ * [buckets: i64 second, i64 count]. */
+static const char	save_magic[] = "mqttrules-counters 1\n";
+
+static int
+save_entry(FILE *f, const struct entry *e)
+{
+	uint32_t len = (uint32_t)strlen(e->key);
+
+	return fwrite(&len, 4, 1, f) == 1 &&
+	    fwrite(e->key, 1, len, f) == len &&
+	    fwrite(&e->total, 8, 1, f) == 1 &&
+	    fwrite(&e->window, 4, 1, f) == 1 &&
+	    fwrite(&e->nbuckets, 4, 1, f) == 1 &&
+	    fwrite(e->buckets, sizeof(*e->buckets), e->nbuckets, f) ==
+	    e->nbuckets ? 0 : -1;
+}
+
+int
+counter_save(struct counter_store *cs, const char *path)
+{
+	char tmp[4096];
+	FILE *f;
+	int rc = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(tmp, "wb")) == NULL)
+		return -1;
+	fputs(save_magic, f);
+	for (size_t i = 0; i < cs->nslots && rc == 0; i++)
+		if (cs->slots[i] != NULL)
+			rc = save_entry(f, cs->slots[i]);
+	if (fflush(f) != 0 || fdatasync(fileno(f)) != 0)
+		rc = -1;
+	if (fclose(f) != 0 || rc == -1 || rename(tmp, path) == -1) {
+		remove(tmp);
+		return -1;
+	}
+	cs->dirty = false;
+	return 0;
+}
+
+static int
+load_entry(struct counter_store *cs, FILE *f)
+{
+	struct entry *e;
+	uint32_t len, window, n;
+	int64_t total;
+	char key[65536];
+	bool added;
+
+	if (fread(&len, 4, 1, f) != 1)
+		return 1;	/* the end */
+	if (len >= sizeof(key) || fread(key, 1, len, f) != len ||
+	    fread(&total, 8, 1, f) != 1 || fread(&window, 4, 1, f) != 1 ||
+	    fread(&n, 4, 1, f) != 1)
+		return -1;
+	key[len] = '\0';
+	if ((e = store_add(cs, key, key_hash(key), &added)) == NULL)
+		return -1;
+	e->total = total;
+	e->window = window;
+	for (uint32_t i = 0; i < n; i++) {
+		struct bucket b;
+
+		if (fread(&b, sizeof(b), 1, f) != 1 ||
+		    entry_add(e, b.second, b.count) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+int
+counter_load(struct counter_store *cs, const char *path)
+{
+	char magic[sizeof(save_magic)];
+	FILE *f;
+	int rc;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		return 0;
+	if (fread(magic, 1, sizeof(magic) - 1, f) != sizeof(magic) - 1 ||
+	    memcmp(magic, save_magic, sizeof(magic) - 1) != 0) {
+		fclose(f);
+		return -1;
+	}
+	while ((rc = load_entry(cs, f)) == 0)
+		continue;
+	fclose(f);
+	cs->sweep_at = INT64_MIN;	/* let the next sweep look at all */
+	return rc == 1 ? 0 : -1;
+}
+
+bool
+counter_dirty(const struct counter_store *cs)
+{
+	return cs->dirty;
 }

@@ -2,6 +2,7 @@
 #ifndef MQTTRULES_COUNTER_H
 #define MQTTRULES_COUNTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,5 +38,16 @@ void	counter_clear(struct counter_store *, const char *prefix);
 void	counter_expire(struct counter_store *, double now);
 
 size_t	counter_live_keys(const struct counter_store *);
+
+/* Writes every key to path (through a temporary file and a rename, so
+ * a crash leaves the old or the new state whole). Returns 0 or -1. */
+int	counter_save(struct counter_store *, const char *path);
+
+/* Adds the keys saved in path; a missing file is no error. Returns 0,
+ * or -1 when the file is not a saved state or is cut short. */
+int	counter_load(struct counter_store *, const char *path);
+
+/* True when a key changed since the last save. */
+bool	counter_dirty(const struct counter_store *);
 
 #endif

@@ -245,10 +245,14 @@ add_done_rule(struct live *l, const char *rule, size_t len)
 	return 0;
 }
 
+/* Keeps the id: the array stays sorted for find_live. */
 static void
 mark_gone(struct journal *j, struct live *l)
 {
+	uint64_t id = l->id;
+
 	live_clear(l);
+	l->id = id;
 	l->gone = true;
 	j->ngone++;
 }

@@ -29,6 +29,7 @@
 static int		 signal_pipe[2] = { -1, -1 };
 static struct journal	*journal;
 static bool		 paused;
+static const char	*counters_path;
 
 void
 loop_wake(void)
@@ -150,6 +151,22 @@ regulate_intake(const struct config *c, struct queue *q)
 	}
 }
 
+/* Counters are saved at most once a second while they change, and at
+ * exit: a crash loses at most the last second of increments. */
+static void
+save_counters(struct counter_store *counters, double now, bool at_exit)
+{
+	static double last;
+
+	if (counters_path == NULL || !counter_dirty(counters) ||
+	    (!at_exit && now - last < 1))
+		return;
+	last = now;
+	if (counter_save(counters, counters_path) == -1)
+		log_error("counters: cannot save to %s: %s", counters_path,
+		    strerror(errno));
+}
+
 static void
 housekeeping(struct queue *q, struct counter_store *counters)
 {
@@ -160,6 +177,7 @@ housekeeping(struct queue *q, struct counter_store *counters)
 	metrics_set(M_EVENTS_IN_FLIGHT, (double)dispatch_in_flight());
 	metrics_set(M_COUNTER_KEYS, (double)counter_live_keys(counters));
 	metrics_set(M_MQTT_CONNECTED, mqtt_connected() ? 1 : 0);
+	save_counters(counters, now, false);
 	if (journal == NULL)
 		return;
 	journal_tick(journal, now);
@@ -213,6 +231,12 @@ drain(const struct config *c, struct rule_set *rs, struct queue *q,
 		    "stopping them", left, c->daemon_shutdown_timeout);
 }
 
+void
+loop_save_counters_to(const char *path)
+{
+	counters_path = path;
+}
+
 int
 loop_run(const struct config *c, struct rule_set *rs, struct queue *q,
     struct counter_store *counters, struct journal *j)
@@ -229,6 +253,7 @@ loop_run(const struct config *c, struct rule_set *rs, struct queue *q,
 	 * the broker keeps what arrives meanwhile. */
 	mqtt_stop(2000);
 	drain(c, rs, q, counters);
+	save_counters(counters, clock_now(), true);
 	close(signal_pipe[0]);
 	close(signal_pipe[1]);
 	return 0;

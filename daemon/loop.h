@@ -9,6 +9,10 @@ struct journal;
 struct queue;
 struct rule_set;
 
+/* Where the loop saves the counters (a second at most after they
+ * change, and at exit); NULL for nowhere. */
+void	loop_save_counters_to(const char *path);
+
 /* Wakes the loop from any thread. */
 void	loop_wake(void);
 

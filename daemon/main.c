@@ -144,6 +144,26 @@ open_state(const struct config *c)
 	return j;
 }
 
+/* Counters from the last run, so that a restart does not reset the
+ * counts rules act on. */
+static char *
+restore_counters(const struct config *c, struct counter_store *counters)
+{
+	size_t n = strlen(c->daemon_state_dir) + sizeof("/counters");
+	char *path = malloc(n);
+
+	if (path == NULL)
+		return NULL;
+	snprintf(path, n, "%s/counters", c->daemon_state_dir);
+	if (counter_load(counters, path) == -1)
+		log_error("%s: not a saved counter state; starting with "
+		    "what could be read", path);
+	else if (counter_live_keys(counters) > 0)
+		log_info("counters: %zu keys restored from %s",
+		    counter_live_keys(counters), path);
+	return path;
+}
+
 static int
 run_daemon(const struct config *c, struct rule_set *rs,
     struct counter_store *counters)
@@ -152,7 +172,7 @@ run_daemon(const struct config *c, struct rule_set *rs,
 	struct journal *j = NULL;
 	struct topic_sub *subs = NULL;
 	size_t n = 0;
-	char err[512];
+	char err[512], *counters_path = NULL;
 	int rc = EXIT_RUNTIME;
 
 	if ((q = queue_new(QUEUE_CAPACITY)) == NULL || http_init(c) == -1) {
@@ -165,6 +185,8 @@ run_daemon(const struct config *c, struct rule_set *rs,
 	}
 	if ((j = open_state(c)) == NULL)
 		goto out;
+	counters_path = restore_counters(c, counters);
+	loop_save_counters_to(counters_path);
 	lapi_set_publisher(publish_to_broker);
 	subs = rule_set_subscriptions(rs, &n);
 	metrics_set(M_MQTT_SUBSCRIPTIONS, (double)n);
@@ -183,6 +205,7 @@ out:
 	deadletter_close();
 	metrics_stop();
 	queue_free(q);
+	free(counters_path);
 	return rc;
 }
 

@@ -41,6 +41,10 @@ class _Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
+    def handle_error(self, request, client_address):
+        # Connections cut by the faults are expected here.
+        pass
+
 
 class Target:
 

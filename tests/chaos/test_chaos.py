@@ -51,6 +51,12 @@ class Broker:
         self.workdir = workdir
         self.port = harness.free_port()
         self.proc = None
+        # mosquitto started as root drops to its own user: give it a
+        # directory it can write its database to.
+        workdir.chmod(0o711)
+        store = workdir / "broker"
+        store.mkdir()
+        store.chmod(0o777)
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(
             "listener %d 127.0.0.1\n"
@@ -60,13 +66,14 @@ class Broker:
             "autosave_interval 1\n"
             "autosave_on_changes true\n"
             "max_queued_messages 1000000\n"
-            "log_dest stderr\n" % (self.port, workdir))
+            "log_dest stderr\n" % (self.port, store))
 
     def start(self):
-        log = open(self.workdir / "mosquitto.log", "ab")
-        self.proc = subprocess.Popen(
-            ["/usr/sbin/mosquitto", "-c", str(self.conf)], stdout=log,
-            stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(self.workdir / "mosquitto.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                ["/usr/sbin/mosquitto", "-c", str(self.conf)], stdout=log,
+                stderr=log, stdin=subprocess.DEVNULL,
+                start_new_session=True)
         deadline = time.monotonic() + 10
         while not harness.accepts(self.port):
             if time.monotonic() > deadline:
@@ -101,11 +108,12 @@ class Daemon:
         self.log_path = workdir / "mqttrules.log"
 
     def start(self):
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [str(harness.daemon_binary()), "run", "-c", str(self.config)],
-            cwd=self.workdir, env=self.env, stdout=log, stderr=log,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(harness.daemon_binary()), "run", "-c",
+                 str(self.config)], cwd=self.workdir, env=self.env,
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                start_new_session=True)
 
     def wait_subscribed(self):
         # Until the first subscription, the broker keeps nothing for

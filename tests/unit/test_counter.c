@@ -1,10 +1,14 @@
 /* Unit tests for counter.c and the Lua `counter` table over it. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <lauxlib.h>
@@ -427,6 +431,45 @@ test_lua_errors(void **state)
 	assert_int_equal(run_int(L, 0, "return counter.get('k')"), 0);
 }
 
+/* What a restart brings back: totals, windows and their buckets. */
+static void
+test_save_and_load(void **state)
+{
+	struct counter_store *cs = *state, *back;
+	char path[] = "/tmp/counters-test-XXXXXX";
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	close(fd);
+	assert_false(counter_dirty(cs));
+	counter_incr(cs, "sec:a|1.2.3.4", 1, 60, 1000);
+	counter_incr(cs, "sec:a|1.2.3.4", 1, 60, 1030);
+	counter_incr(cs, "plain", 5, 0, 1000);
+	assert_true(counter_dirty(cs));
+	assert_int_equal(counter_save(cs, path), 0);
+	assert_false(counter_dirty(cs));
+
+	back = counter_store_new();
+	assert_int_equal(counter_load(back, path), 0);
+	assert_int_equal(counter_live_keys(back), 2);
+	assert_int_equal(counter_get(back, "sec:a|1.2.3.4", 60, 1040), 2);
+	assert_int_equal(counter_get(back, "sec:a|1.2.3.4", 60, 1060), 1);
+	assert_int_equal(counter_incr(back, "sec:a|1.2.3.4", 1, 60, 1061), 2);
+	assert_int_equal(counter_get(back, "plain", 0, 5000), 5);
+	counter_expire(back, 1200);
+	assert_int_equal(counter_live_keys(back), 1);
+	counter_store_free(back);
+
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(write(fd, "garbage", 7) == 7);
+	close(fd);
+	back = counter_store_new();
+	assert_int_equal(counter_load(back, path), -1);
+	counter_store_free(back);
+	unlink(path);
+	assert_int_equal(counter_load(cs, path), 0);	/* missing: fine */
+}
+
 int
 main(void)
 {
@@ -452,6 +495,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_expire_touched,
 		    store_setup, store_teardown),
 		cmocka_unit_test_setup_teardown(test_many,
+		    store_setup, store_teardown),
+		cmocka_unit_test_setup_teardown(test_save_and_load,
 		    store_setup, store_teardown),
 		cmocka_unit_test_setup_teardown(test_lua_counts,
 		    lua_setup, lua_teardown),

@@ -63,7 +63,7 @@ test_unfinished_events_come_back_with_their_done_rules(void **state)
 {
 	struct journal *j = open_journal();
 	struct journal_pending *p;
-	uint64_t a, b, c;
+	uint64_t a, b, c, ids[20];
 	size_t n;
 
 	(void)state;
@@ -77,6 +77,13 @@ test_unfinished_events_come_back_with_their_done_rules(void **state)
 	assert_int_equal(journal_done(j, a, "rule-x"), 0);
 	assert_int_equal(journal_done(j, a, NULL), 0);
 	assert_int_equal(journal_done(j, b, "rule-x"), 0);
+	/* Events finish out of order; each must still be found. */
+	for (int i = 0; i < 20; i++)
+		ids[i] = arrive(j, "t/many", "m");
+	for (int i = 19; i >= 0; i -= 2)
+		assert_int_equal(journal_done(j, ids[i], NULL), 0);
+	for (int i = 0; i < 20; i += 2)
+		assert_int_equal(journal_done(j, ids[i], NULL), 0);
 	journal_close(j);
 
 	j = open_journal();
