@@ -195,6 +195,7 @@ turn(const struct config *c, struct rule_set *rs, struct queue *q,
 	struct curl_waitfd wfd = { .fd = signal_pipe[0],
 	    .events = CURL_WAIT_POLLIN };
 	struct message *m;
+	int ms;
 
 	mqtt_tick();
 	while ((m = queue_pop(q)) != NULL)
@@ -209,7 +210,10 @@ turn(const struct config *c, struct rule_set *rs, struct queue *q,
 	if (until > 0 && rule_set_running(rs) == 0 && queue_depth(q) == 0 &&
 	    dispatch_in_flight() == 0)
 		return 0;	/* drained: nothing left to wait for */
-	curl_multi_poll(http_multi(), &wfd, 1, sleep_ms(q, until), NULL);
+	ms = sleep_ms(q, until);
+	if (counter_dirty(counters) && ms > 1000)
+		ms = 1000;	/* wake for the counters' save */
+	curl_multi_poll(http_multi(), &wfd, 1, ms, NULL);
 	http_process();
 	return read_signals(c, rs, counters);
 }

@@ -164,6 +164,25 @@ restore_counters(const struct config *c, struct counter_store *counters)
 	return path;
 }
 
+/* A clean session drops what the broker held while the daemon was
+ * away, which QoS 1 subscriptions exist to prevent. */
+static void
+warn_clean_session(const struct config *c, const struct topic_sub *subs,
+    size_t n)
+{
+	if (strcmp(c->mqtt_session, "clean") != 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (subs[i].qos > 0) {
+			log_warn("[mqtt] session = clean with QoS %d "
+			    "subscriptions: messages published while the "
+			    "daemon is away are lost; use persistent",
+			    subs[i].qos);
+			return;
+		}
+	}
+}
+
 static int
 run_daemon(const struct config *c, struct rule_set *rs,
     struct counter_store *counters)
@@ -190,6 +209,7 @@ run_daemon(const struct config *c, struct rule_set *rs,
 	lapi_set_publisher(publish_to_broker);
 	subs = rule_set_subscriptions(rs, &n);
 	metrics_set(M_MQTT_SUBSCRIPTIONS, (double)n);
+	warn_clean_session(c, subs, n);
 	if (mqtt_start(c, subs, n, q, j, loop_wake) == -1)
 		goto out;
 	replay_journal(j, rs);
