@@ -43,6 +43,7 @@ static const struct key_def keys[] = {
 	INT("mqtt", "keepalive", mqtt_keepalive, "30", 5, 65535),
 	STR("mqtt", "ca_file", mqtt_ca_file, ""),
 	STR("mqtt", "share_group", mqtt_share_group, ""),
+	STR("mqtt", "status_topic", mqtt_status_topic, ""),
 	STR("rules", "dir", rules_dir, "rules"),
 	SIZE("rules", "max_memory", rules_max_memory, "16M", 1L << 20,
 	    1L << 40),

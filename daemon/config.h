@@ -16,6 +16,7 @@ struct config {
 	long	 mqtt_keepalive;
 	char	*mqtt_ca_file;
 	char	*mqtt_share_group;
+	char	*mqtt_status_topic;	/* "" for mqttrules/<id>/status */
 
 	char	*rules_dir;
 	long	 rules_max_memory;	/* bytes */

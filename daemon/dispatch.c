@@ -135,8 +135,12 @@ run_rule(struct rule *r, struct event *ev)
 	struct share *s;
 	int runs = 0;
 
-	for (size_t i = 0; i < r->nhandlers; i++)
-		runs += wants(&r->handlers[i], ev->m);
+	for (size_t i = 0; i < r->nhandlers; i++) {
+		if (!wants(&r->handlers[i], ev->m))
+			continue;
+		metrics_add(M_MESSAGES_RECEIVED, r->handlers[i].filter, 1);
+		runs++;
+	}
 	if (runs == 0)
 		return;
 	if ((s = calloc(1, sizeof(*s))) == NULL ||

@@ -176,7 +176,6 @@ housekeeping(struct queue *q, struct counter_store *counters)
 	metrics_set(M_QUEUE_DEPTH, (double)queue_depth(q));
 	metrics_set(M_EVENTS_IN_FLIGHT, (double)dispatch_in_flight());
 	metrics_set(M_COUNTER_KEYS, (double)counter_live_keys(counters));
-	metrics_set(M_MQTT_CONNECTED, mqtt_connected() ? 1 : 0);
 	save_counters(counters, now, false);
 	if (journal == NULL)
 		return;

@@ -229,6 +229,27 @@ out:
 	return rc;
 }
 
+/* At start, at info: each rule and the filters it listens on. */
+static void
+log_rules(const struct rule_set *rs)
+{
+	char filters[1024];
+	size_t used;
+
+	for (const struct rule *r = rs->rules; r != NULL; r = r->next) {
+		filters[0] = '\0';
+		used = 0;
+		for (size_t i = 0; i < r->nhandlers && used < sizeof(filters);
+		    i++)
+			used += (size_t)snprintf(filters + used,
+			    sizeof(filters) - used, "%s%s (qos %d)",
+			    i > 0 ? ", " : "", r->handlers[i].filter,
+			    r->handlers[i].qos);
+		log_info("rule %s loaded: %s", r->name, r->nhandlers > 0 ?
+		    filters : "no handlers");
+	}
+}
+
 static int
 load_and_go(const struct options *o, struct config *c)
 {
@@ -251,9 +272,8 @@ load_and_go(const struct options *o, struct config *c)
 		counter_store_free(counters);
 		return EXIT_BAD_CONFIG;
 	}
-	for (const struct rule *r = rs.rules; r != NULL; r = r->next)
-		log_debug("rule %s loaded with %zu handlers", r->name,
-		    r->nhandlers);
+	if (strcmp(o->command, "run") == 0)
+		log_rules(&rs);
 	if (strcmp(o->command, "check") == 0) {
 		print_rules(&rs);
 		rule_set_free(&rs);

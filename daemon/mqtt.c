@@ -13,6 +13,7 @@
 #include "config.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "mqtt.h"
 #include "queue.h"
 #include "timer.h"
@@ -28,6 +29,7 @@ static const struct config	*cfg;
 static struct queue		*inbox;
 static struct journal		*journal;
 static bool			 paused;
+static char			 status_topic[512];
 static void			(*wake_main)(void);
 /* Filters as sent to the broker, with the $share/ prefix if any. */
 struct sub_list {
@@ -105,6 +107,7 @@ on_connection_lost(void *ctx, char *cause)
 {
 	(void)ctx;
 	atomic_store(&connected, false);
+	metrics_set(M_MQTT_CONNECTED, 0);
 	log_warn("mqtt: connection lost (%s), reconnecting",
 	    cause != NULL ? cause : "no reason given");
 }
@@ -242,6 +245,16 @@ send_list(struct sub_list *l, bool subscribe)
 	}
 }
 
+/* The retained status: "online" after each connect, "offline" at a
+ * clean stop and, as the last will, when the connection dies. */
+static void
+publish_status(const char *state)
+{
+	if (mqtt_publish(status_topic, state, strlen(state), 1, true) == -1)
+		log_warn("mqtt: cannot publish %s to %s", state,
+		    status_topic);
+}
+
 /* Runs on the first connect and on every automatic reconnect: a broker
  * that lost our session (restart without persistence) has lost the
  * subscriptions too, so they are always made again. */
@@ -253,9 +266,12 @@ on_connected(void *ctx, char *cause)
 	(void)ctx;
 	(void)cause;
 	atomic_store(&connected, true);
-	log_info("mqtt: %s to %s as %s",
-	    atomic_fetch_add(&connects, 1) == 0 ? "connected" : "reconnected",
-	    cfg->mqtt_url, cfg->mqtt_client_id);
+	metrics_set(M_MQTT_CONNECTED, 1);
+	if (atomic_fetch_add(&connects, 1) > 0)
+		metrics_add(M_MQTT_RECONNECTS, NULL, 1);
+	log_info("mqtt: %s to %s as %s", connects > 1 ? "reconnected" :
+	    "connected", cfg->mqtt_url, cfg->mqtt_client_id);
+	publish_status("online");
 	subs = calloc(1, sizeof(*subs));
 	drop = calloc(1, sizeof(*drop));
 	if (subs == NULL || drop == NULL) {
@@ -289,6 +305,7 @@ connect_now(void)
 {
 	MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
 	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
 
 	o.keepAliveInterval = (int)cfg->mqtt_keepalive;
 	o.cleansession = strcmp(cfg->mqtt_session, "clean") == 0;
@@ -297,6 +314,11 @@ connect_now(void)
 	o.maxRetryInterval = 30;
 	o.onFailure = on_connect_failed;
 	o.MQTTVersion = MQTTVERSION_3_1_1;
+	will.topicName = status_topic;
+	will.message = "offline";
+	will.retained = 1;
+	will.qos = 1;
+	o.will = &will;
 	if (cfg->mqtt_username[0] != '\0')
 		o.username = cfg->mqtt_username;
 	if (cfg->mqtt_password[0] != '\0')
@@ -403,6 +425,12 @@ mqtt_start(const struct config *c, const struct topic_sub *subs, size_t n,
 	inbox = q;
 	journal = j;
 	wake_main = wake;
+	if (c->mqtt_status_topic[0] != '\0')
+		snprintf(status_topic, sizeof(status_topic), "%s",
+		    c->mqtt_status_topic);
+	else
+		snprintf(status_topic, sizeof(status_topic),
+		    "mqttrules/%s/status", c->mqtt_client_id);
 	if (build_list(subs, n, &current) == -1)
 		return -1;
 	if ((uri = mqtt_paho_uri(c->mqtt_url)) == NULL) {
@@ -442,6 +470,7 @@ mqtt_pause(void)
 	if (MQTTAsync_isConnected(client))
 		MQTTAsync_disconnect(client, &o);
 	atomic_store(&connected, false);
+	metrics_set(M_MQTT_CONNECTED, 0);
 }
 
 void
@@ -506,6 +535,8 @@ mqtt_stop(int timeout_ms)
 		timer_cancel(retry_timer);
 	o.timeout = timeout_ms;
 	o.onSuccess = on_disconnected;
+	if (MQTTAsync_isConnected(client))
+		publish_status("offline");
 	if (MQTTAsync_isConnected(client) &&
 	    MQTTAsync_disconnect(client, &o) == MQTTASYNC_SUCCESS)
 		wait_disconnect(timeout_ms + 100);

@@ -238,7 +238,7 @@ class Daemon:
     """The built mqttrules, run with a config written for this test."""
 
     def __init__(self, workdir, broker_port, rules_dir, env, level="debug",
-                 client_prefix="test"):
+                 client_prefix="test", metrics=""):
         self.workdir = pathlib.Path(workdir)
         self.config_path = self.workdir / "mqttrules.ini"
         self.log_path = self.workdir / "mqttrules.log"
@@ -249,6 +249,7 @@ class Daemon:
         self.client_id = "%s-%s" % (client_prefix, uuid.uuid4().hex[:12])
         self.proc = None
         self.returncode = None
+        self.metrics = metrics
 
     def write_config(self):
         self.config_path.write_text(
@@ -260,11 +261,11 @@ class Daemon:
             "dir = %s\n"
             "[daemon]\n"
             "state_dir = %s\n"
-            "metrics =\n"
+            "metrics = %s\n"
             "[log]\n"
             "level = %s\n" % (self.broker_port, self.client_id,
                               self.rules_dir, self.workdir / "var",
-                              self.level))
+                              self.metrics, self.level))
 
     def process_env(self):
         """The caller's environment without anything that would steer the
@@ -361,11 +362,12 @@ class Rig:
     """
 
     def __init__(self, env=None, rules_dir=None, collections=None,
-                 tokens=None):
+                 tokens=None, metrics=""):
         self.extra_env = dict(env or {})
         self.rules_dir = pathlib.Path(rules_dir or RULES_DIR)
         self.collections = collections
         self.tokens = tokens
+        self.metrics = metrics
         self.workdir = None
         self.http = None
         self.broker = None
@@ -388,7 +390,8 @@ class Rig:
                                          tokens=self.tokens).start()
             self.broker = Broker(self.workdir).start()
             self.daemon = Daemon(self.workdir, self.broker.port,
-                                 self.rules_dir, self.rule_env())
+                                 self.rules_dir, self.rule_env(),
+                                 metrics=self.metrics)
             self.daemon.start()
         except BaseException:
             self._report("set-up failed")
