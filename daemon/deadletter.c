@@ -10,6 +10,7 @@
 #include "deadletter.h"
 #include "json.h"
 #include "log.h"
+#include "path.h"
 #include "queue.h"
 
 static FILE		*file;
@@ -18,12 +19,10 @@ static lua_State	*J;	/* encodes strings as JSON */
 int
 deadletter_open(const char *dir)
 {
-	size_t n = strlen(dir) + sizeof("/dead-letters.jsonl");
-	char *path = malloc(n);
+	char *path = path_join(dir, "dead-letters.jsonl");
 
 	if (path == NULL)
 		return -1;
-	snprintf(path, n, "%s/dead-letters.jsonl", dir);
 	file = fopen(path, "a");
 	free(path);
 	if (file == NULL || (J = luaL_newstate()) == NULL) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "journal.h"
+#include "path.h"
 #include "queue.h"
 
 enum record_type { R_ARRIVED = 1, R_RULE_DONE = 2, R_DONE = 3 };
@@ -432,17 +433,6 @@ rewrite(struct journal *j)
 	return 0;
 }
 
-static char *
-path_in(const char *dir, const char *name)
-{
-	size_t n = strlen(dir) + strlen(name) + 2;
-	char *p = malloc(n);
-
-	if (p != NULL)
-		snprintf(p, n, "%s/%s", dir, name);
-	return p;
-}
-
 static int
 take_over_file(struct journal *j, char *err, size_t size)
 {
@@ -507,8 +497,8 @@ journal_open(const char *dir, enum journal_sync sync, char *err,
 	j->fd = -1;
 	j->sync = sync;
 	j->dir = strdup(dir);
-	j->path = path_in(dir, "journal");
-	j->tmp_path = path_in(dir, "journal.tmp");
+	j->path = path_join(dir, "journal");
+	j->tmp_path = path_join(dir, "journal.tmp");
 	if (j->dir == NULL || j->path == NULL || j->tmp_path == NULL) {
 		snprintf(err, size, "out of memory");
 		journal_close(j);

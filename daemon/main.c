@@ -15,6 +15,7 @@
 #include "journal.h"
 #include "lapi.h"
 #include "log.h"
+#include "path.h"
 #include "loop.h"
 #include "metrics.h"
 #include "mqtt.h"
@@ -149,12 +150,10 @@ open_state(const struct config *c)
 static char *
 restore_counters(const struct config *c, struct counter_store *counters)
 {
-	size_t n = strlen(c->daemon_state_dir) + sizeof("/counters");
-	char *path = malloc(n);
+	char *path = path_join(c->daemon_state_dir, "counters");
 
 	if (path == NULL)
 		return NULL;
-	snprintf(path, n, "%s/counters", c->daemon_state_dir);
 	if (counter_load(counters, path) == -1)
 		log_error("%s: not a saved counter state; starting with "
 		    "what could be read", path);

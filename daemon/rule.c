@@ -11,6 +11,7 @@
 #include "config.h"
 #include "json.h"
 #include "log.h"
+#include "path.h"
 #include "queue.h"
 #include "rule.h"
 #include "timer.h"
@@ -257,17 +258,6 @@ is_rule_file(const char *name)
 	return name[0] != '.' && n > 4 && strcmp(name + n - 4, ".lua") == 0;
 }
 
-static char *
-join_path(const char *dir, const char *name)
-{
-	size_t len = strlen(dir) + strlen(name) + 2;
-	char *path = malloc(len);
-
-	if (path != NULL)
-		snprintf(path, len, "%s/%s", dir, name);
-	return path;
-}
-
 char **
 rule_list_files(const char *dir, size_t *n)
 {
@@ -286,7 +276,7 @@ rule_list_files(const char *dir, size_t *n)
 		    NULL)
 			break;
 		paths = grown;
-		if ((paths[*n] = join_path(dir, e->d_name)) != NULL)
+		if ((paths[*n] = path_join(dir, e->d_name)) != NULL)
 			(*n)++;
 	}
 	closedir(d);

@@ -5,8 +5,10 @@ is in place again."""
 
 import collections
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -14,7 +16,17 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]
                        / "helpers"))
 import harness  # noqa: E402
 
-RULES = pathlib.Path(__file__).resolve().parent / "overlap"
+# Each rule posts what it gets on its filter, naming itself.
+FILTERS = {"wide": "o/#", "middle": "o/+/c", "exact": "o/b/c",
+           "second": "+/b/#"}
+RULE = """
+local url = env("N8N_WEBHOOK_URL")
+on("%s", function(_, msg)
+  local res = http_post(url, {rule = "%s", topic = msg.topic,
+                              payload = msg.payload})
+  if not res.ok then error("post failed: " .. res.status) end
+end)
+"""
 
 
 def seen(rig):
@@ -25,10 +37,17 @@ def seen(rig):
 
 class OverlapAndReconnect(unittest.TestCase):
 
+    def setUp(self):
+        self.rules = pathlib.Path(tempfile.mkdtemp(prefix="overlap-"))
+        self.addCleanup(shutil.rmtree, self.rules, True)
+        for name, filter_ in FILTERS.items():
+            (self.rules / (name + ".lua")).write_text(
+                RULE % (filter_, name))
+
     def test_check_lists_the_reduced_subscriptions(self):
         out = subprocess.run(
             [str(harness.daemon_binary()), "check", "-c", "/dev/null"],
-            env={"MQTTRULES_RULES_DIR": str(RULES),
+            env={"MQTTRULES_RULES_DIR": str(self.rules),
                  "N8N_WEBHOOK_URL": "http://127.0.0.1:9/x"},
             capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stderr)
@@ -43,7 +62,7 @@ class OverlapAndReconnect(unittest.TestCase):
         self.assertEqual(seen(rig), wanted)
 
     def test_each_rule_once_and_after_broker_restart(self):
-        with harness.Rig(rules_dir=RULES) as rig:
+        with harness.Rig(rules_dir=self.rules) as rig:
             rig.publish("o/b/c", "one")
             rig.publish("o/x", "two")
             rig.publish("z/b/q", "three")

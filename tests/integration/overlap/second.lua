@@ -1,7 +1,0 @@
--- Posts each message it gets on +/b/#, naming itself.
-local url = env("N8N_WEBHOOK_URL")
-on("+/b/#", function(_, msg)
-  local res = http_post(url, {rule = "second", topic = msg.topic,
-                              payload = msg.payload})
-  if not res.ok then error("post failed: " .. res.status) end
-end)
