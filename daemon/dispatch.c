@@ -82,7 +82,8 @@ static void
 share_finished(struct share *s)
 {
 	struct event *ev = s->ev;
-	struct log_origin o = { s->rule, ev->m->topic };
+	struct log_origin o = { .rule = s->rule,
+	    .topic = ev->m->topic };
 
 	metrics_observe(M_HANDLER_SECONDS, s->rule, clock_now() - s->started);
 	if (s->failure != NULL) {

@@ -224,7 +224,8 @@ on_answer_due(void *ctx)
 	long status = 0;
 
 	t->attempt_timer = 0;
-	answerer(&(struct log_origin){ t->rule, t->topic }, t->method, t->url,
+	answerer(&(struct log_origin){ .rule = t->rule,
+	    .topic = t->topic }, t->method, t->url,
 	    t->headers, t->body, t->body_len, &status, &t->response,
 	    &t->response_len);
 	on_attempt_done(t, CURLE_OK, status, 0);
@@ -305,8 +306,8 @@ on_retry_due(void *ctx)
 	t->retry_timer = 0;
 	if (launch(t) == 0)
 		return;
-	log_at(LOG_ERROR, &(struct log_origin){ t->rule, t->topic },
-	    "http: could not restart %s %s", t->method,
+	log_at(LOG_ERROR, &(struct log_origin){ .rule = t->rule,
+	    .topic = t->topic }, "http: could not restart %s %s", t->method,
 	    log_safe_url(t->url, where, sizeof(where)));
 }
 
@@ -314,21 +315,22 @@ static void
 log_outcome(const struct transfer *t, CURLcode rc, long status, int retry)
 {
 	char where[512];
-	double ms = (clock_now() - t->started) * 1000;
+	struct log_origin o = { t->rule, t->topic, 1, rc == CURLE_OK ?
+	    status : 0, (clock_now() - t->started) * 1000 };
 	enum log_level level = LOG_DEBUG;
 
 	log_safe_url(t->url, where, sizeof(where));
 	if (retry || rc != CURLE_OK || status >= 400)
 		level = LOG_WARN;
 	if (rc != CURLE_OK)
-		log_at(level, &(struct log_origin){ t->rule, t->topic },
-		    "http: %s %s failed: %s (attempt %d)%s", t->method, where,
-		    t->error[0] ? t->error : curl_easy_strerror(rc),
-		    t->attempt, retry ? ", will retry" : "");
+		log_at(level, &o, "http: %s %s failed: %s (attempt %d)%s",
+		    t->method, where, t->error[0] ? t->error :
+		    curl_easy_strerror(rc), t->attempt,
+		    retry ? ", will retry" : "");
 	else
-		log_at(level, &(struct log_origin){ t->rule, t->topic },
-		    "http: %s %s -> %ld in %.0f ms (attempt %d)%s", t->method,
-		    where, status, ms, t->attempt, retry ? ", will retry" : "");
+		log_at(level, &o, "http: %s %s -> %ld in %.0f ms (attempt %d)%s",
+		    t->method, where, status, o.ms, t->attempt,
+		    retry ? ", will retry" : "");
 }
 
 static void

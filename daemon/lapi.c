@@ -139,7 +139,8 @@ l_log(lua_State *L)
 	struct invocation *inv = rule_active(L);
 	enum log_level level = (enum log_level)lua_tointeger(L,
 	    lua_upvalueindex(2));
-	struct log_origin o = { r->name, inv != NULL ? inv->topic : NULL };
+	struct log_origin o = { .rule = r->name,
+	    .topic = inv != NULL ? inv->topic : NULL };
 
 	if (!log_enabled(level))
 		return 0;
@@ -181,8 +182,8 @@ publish_checked(lua_State *L, const char *topic, const char *payload,
 		return luaL_error(L, "'%s' is not a topic to publish to",
 		    topic);
 	if (publisher(r->name, topic, payload, len, qos, retain) == -1) {
-		log_at(LOG_WARN, &(struct log_origin){ r->name, topic },
-		    "publish failed");
+		log_at(LOG_WARN, &(struct log_origin){ .rule = r->name,
+		    .topic = topic }, "publish failed");
 		lua_pushboolean(L, 0);
 	} else
 		lua_pushboolean(L, 1);

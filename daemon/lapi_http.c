@@ -170,7 +170,8 @@ start_request(lua_State *L, const char *fname, const char *method, int at)
 		luaL_checktype(L, -1, LUA_TTABLE);
 	s.headers = build_headers(L, opts != 0 && lua_istable(L, -1) ?
 	    lua_gettop(L) : 0, json_body, fname);
-	s.origin = (struct log_origin){ r->name, inv->topic };
+	s.origin = (struct log_origin){ .rule = r->name,
+	    .topic = inv->topic };
 	if (http_start(&s, on_done, inv, err, sizeof(err)) == -1)
 		return luaL_error(L, "%s: %s", fname, err);
 	inv->waiting = true;

@@ -94,6 +94,9 @@ write_json(FILE *f, const char *when, enum log_level level,
 		put_json_string(f, o->topic);
 		fputc('"', f);
 	}
+	if (o != NULL && o->http)
+		fprintf(f, ",\"status\":%ld,\"duration_ms\":%.1f", o->status,
+		    o->ms);
 	fputs(",\"message\":\"", f);
 	put_json_string(f, msg);
 	fputs("\"}\n", f);

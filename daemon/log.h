@@ -9,10 +9,15 @@ enum log_level {
 	LOG_ERROR
 };
 
-/* Where a record comes from; either field may be NULL. */
+/* Where a record comes from; either field may be NULL. An HTTP
+ * outcome also gives its status (0: no response) and duration, which
+ * JSON records carry as fields of their own. */
 struct log_origin {
 	const char	*rule;
 	const char	*topic;
+	int		 http;		/* status and ms below are set */
+	long		 status;
+	double		 ms;
 };
 
 void	log_setup(enum log_level min, int json);

@@ -117,7 +117,8 @@ fail(struct invocation *inv, const char *what)
 	if (inv->failure == NULL)
 		inv->failure = strdup(msg);
 	luaL_traceback(L, inv->co, msg, 0);
-	log_at(LOG_ERROR, &(struct log_origin){ inv->rule->name, inv->topic },
+	log_at(LOG_ERROR, &(struct log_origin){ .rule = inv->rule->name,
+	    .topic = inv->topic },
 	    "%s failed: %s", what, lua_tostring(L, -1));
 	lua_pop(L, 1);
 	lua_resetthread(inv->co);
@@ -175,9 +176,9 @@ push_values(struct invocation *inv, rule_push_fn *push, void *arg)
 	lua_pushcfunction(L, protected_push);
 	lua_pushlightuserdata(L, &pc);
 	if (lua_pcall(L, 1, LUA_MULTRET, 0) != LUA_OK) {
-		log_at(LOG_ERROR, &(struct log_origin){ inv->rule->name,
-		    inv->topic }, "cannot prepare the call: %s",
-		    lua_tostring(L, -1));
+		log_at(LOG_ERROR, &(struct log_origin){
+		    .rule = inv->rule->name, .topic = inv->topic },
+		    "cannot prepare the call: %s", lua_tostring(L, -1));
 		lua_settop(L, base);
 		return -1;
 	}
@@ -221,8 +222,8 @@ rule_start(struct rule *r, int fn_ref, const char *topic,
 	int n;
 
 	if ((inv = invocation_new(r, topic)) == NULL) {
-		log_at(LOG_ERROR, &(struct log_origin){ r->name, topic },
-		    "out of memory starting a coroutine");
+		log_at(LOG_ERROR, &(struct log_origin){ .rule = r->name,
+		    .topic = topic }, "out of memory starting a coroutine");
 		if (d != NULL)
 			d->ended(d, r, "out of memory starting a coroutine");
 		return;
