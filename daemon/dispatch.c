@@ -136,12 +136,8 @@ run_rule(struct rule *r, struct event *ev)
 	struct share *s;
 	int runs = 0;
 
-	for (size_t i = 0; i < r->nhandlers; i++) {
-		if (!wants(&r->handlers[i], ev->m))
-			continue;
-		metrics_add(M_MESSAGES_RECEIVED, r->handlers[i].filter, 1);
-		runs++;
-	}
+	for (size_t i = 0; i < r->nhandlers; i++)
+		runs += wants(&r->handlers[i], ev->m);
 	if (runs == 0)
 		return;
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
@@ -163,6 +159,31 @@ run_rule(struct rule *r, struct event *ev)
 			    rule_push_message, ev->m, &s->delivery);
 }
 
+/* Counts m once for each distinct handler filter it matches, however
+ * many rules listen on that filter. */
+static void
+count_received(const struct rule_set *rs, const struct message *m)
+{
+	const char *seen[64];
+	size_t nseen = 0, k;
+
+	for (const struct rule *r = rs->rules; r != NULL; r = r->next) {
+		for (size_t i = 0; i < r->nhandlers; i++) {
+			const char *f = r->handlers[i].filter;
+
+			if (!wants(&r->handlers[i], m))
+				continue;
+			for (k = 0; k < nseen && strcmp(seen[k], f) != 0; k++)
+				continue;
+			if (k < nseen)
+				continue;
+			if (nseen < sizeof(seen) / sizeof(*seen))
+				seen[nseen++] = f;
+			metrics_add(M_MESSAGES_RECEIVED, f, 1);
+		}
+	}
+}
+
 void
 dispatch_message(struct rule_set *rs, struct message *m, char *const *skip,
     size_t nskip)
@@ -181,6 +202,7 @@ dispatch_message(struct rule_set *rs, struct message *m, char *const *skip,
 		events->prev = ev;
 	events = ev;
 	in_flight++;
+	count_received(rs, m);
 	/* Held at one while starting, so that no run ending early can
 	 * finish the event before every rule has had it. */
 	ev->rules_left = 1;

@@ -2,7 +2,8 @@
  * the daemon has it, and stays there until every matching rule has
  * finished with it.
  *
- * One file of records, each [u32 length][u32 crc32][body], body
+ * One file: a version line, then records, each
+ * [u32 length][u32 crc32][body], body
  * [u8 type][u64 id][fields]. A crash may leave a torn last record;
  * opening cuts it off. The file is rewritten with only what is
  * unfinished at open and whenever finished events make up most of it. */
@@ -21,6 +22,11 @@
 #include "queue.h"
 
 enum record_type { R_ARRIVED = 1, R_RULE_DONE = 2, R_DONE = 3 };
+
+/* The first bytes of the file: a later layout gets a new number, so
+ * that an old daemon never reads a new journal as torn records. */
+static const char	magic[] = "mqttrules-journal 1\n";
+#define MAGIC_LEN	(sizeof(magic) - 1)
 
 #define HEADER		8
 #define COMPACT_MIN	(1 << 20)	/* bytes before a rewrite pays */
@@ -418,7 +424,8 @@ rewrite(struct journal *j)
 	    0600);
 	if (fd == -1)
 		return -1;
-	if (write_live(j, fd) == -1 || fdatasync(fd) == -1 ||
+	if (write_all(fd, magic, MAGIC_LEN) == -1 || write_live(j, fd) == -1 ||
+	    fdatasync(fd) == -1 ||
 	    rename(j->tmp_path, j->path) == -1) {
 		close(fd);
 		unlink(j->tmp_path);
@@ -443,7 +450,14 @@ take_over_file(struct journal *j, char *err, size_t size)
 		snprintf(err, size, "%s: %s", j->path, strerror(errno));
 		return -1;
 	}
-	good = replay_all(j, buf, n);
+	if (n > 0 && (n < MAGIC_LEN || memcmp(buf, magic, MAGIC_LEN) != 0)) {
+		snprintf(err, size, "%s: not a journal of this version; "
+		    "left as it is", j->path);
+		free(buf);
+		return -1;
+	}
+	good = n > 0 ? MAGIC_LEN + replay_all(j, buf + MAGIC_LEN,
+	    n - MAGIC_LEN) : 0;
 	free(buf);
 	if (good < n)
 		fprintf(stderr, "journal: %s: cut %zu bytes of a torn last "

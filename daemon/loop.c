@@ -89,6 +89,8 @@ reload(const struct config *c, struct rule_set *rs,
 		log_error("loop: out of memory computing subscriptions");
 	else if (mqtt_set_subscriptions(subs, n) == -1)
 		log_error("loop: could not update subscriptions");
+	else
+		metrics_set(M_MQTT_SUBSCRIPTIONS, (double)n);
 	rule_subs_free(subs, n);
 	log_info("loop: reload done, %zu rules, %d failed to load",
 	    rs->count, failed);

@@ -48,7 +48,7 @@ static atomic_bool		 connect_failed;
 static atomic_bool		 disconnected;
 static atomic_int		 connects;
 static uint64_t			 retry_timer;
-static int			 connect_attempts;
+static atomic_int		 connect_attempts;
 
 char *
 mqtt_paho_uri(const char *url)
@@ -269,6 +269,7 @@ on_connected(void *ctx, char *cause)
 	metrics_set(M_MQTT_CONNECTED, 1);
 	if (atomic_fetch_add(&connects, 1) > 0)
 		metrics_add(M_MQTT_RECONNECTS, NULL, 1);
+	atomic_store(&connect_attempts, 0);
 	log_info("mqtt: %s to %s as %s", connects > 1 ? "reconnected" :
 	    "connected", cfg->mqtt_url, cfg->mqtt_client_id);
 	publish_status("online");
@@ -330,7 +331,7 @@ connect_now(void)
 			ssl.trustStore = cfg->mqtt_ca_file;
 		o.ssl = &ssl;
 	}
-	connect_attempts++;
+	atomic_fetch_add(&connect_attempts, 1);
 	return MQTTAsync_connect(client, &o);
 }
 
@@ -347,10 +348,12 @@ void
 mqtt_tick(void)
 {
 	double delay;
+	int n;
 
 	if (!atomic_exchange(&connect_failed, false) || retry_timer != 0)
 		return;
-	delay = connect_attempts < 5 ? 1 << connect_attempts : 30;
+	n = atomic_load(&connect_attempts);
+	delay = n < 5 ? 1 << n : 30;
 	retry_timer = timer_add(clock_now() + delay, on_retry_due, NULL,
 	    NULL);
 }

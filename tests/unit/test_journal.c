@@ -175,6 +175,29 @@ test_finished_events_are_rewritten_away(void **state)
 	journal_close(j);
 }
 
+static void
+test_another_version_is_refused_and_kept(void **state)
+{
+	char path[128], err[256], back[64];
+	FILE *f;
+	size_t got;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/journal", dir);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	fputs("mqttrules-journal 9\nnewer records", f);
+	fclose(f);
+	assert_null(journal_open(dir, JOURNAL_SYNC_ALWAYS, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a journal of this version"));
+	f = fopen(path, "rb");
+	got = fread(back, 1, sizeof(back) - 1, f);
+	fclose(f);
+	back[got] = '\0';
+	assert_string_equal(back, "mqttrules-journal 9\nnewer records");
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -183,6 +206,7 @@ main(void)
 		    test_unfinished_events_come_back_with_their_done_rules),
 		cmocka_unit_test(test_a_torn_last_record_is_cut),
 		cmocka_unit_test(test_finished_events_are_rewritten_away),
+		cmocka_unit_test(test_another_version_is_refused_and_kept),
 	};
 
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);
