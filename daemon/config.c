@@ -5,13 +5,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <ini.h>
 
 #include "config.h"
 
 enum key_type { KEY_STRING, KEY_INT, KEY_SIZE, KEY_CHOICE };
+
+/* Checks a string value; returns NULL when fine, else what is wrong
+ * (never quoting the value, which may be a secret). */
+typedef const char	*value_check(const char *);
 
 struct key_def {
 	const char	*section;
@@ -21,27 +27,39 @@ struct key_def {
 	const char	*fallback;
 	long		 min, max;	/* KEY_INT, KEY_SIZE */
 	const char	*choices;	/* KEY_CHOICE: space separated */
+	value_check	*check;		/* KEY_STRING, may be NULL */
 };
 
+static value_check	check_url, check_not_empty, check_listen,
+			check_readable;
+
 #define STR(s, k, field, def) \
-	{ s, k, KEY_STRING, offsetof(struct config, field), def, 0, 0, NULL }
+	{ s, k, KEY_STRING, offsetof(struct config, field), def, 0, 0, NULL, \
+	    NULL }
+#define STRC(s, k, field, def, fn) \
+	{ s, k, KEY_STRING, offsetof(struct config, field), def, 0, 0, NULL, \
+	    fn }
 #define INT(s, k, field, def, lo, hi) \
-	{ s, k, KEY_INT, offsetof(struct config, field), def, lo, hi, NULL }
+	{ s, k, KEY_INT, offsetof(struct config, field), def, lo, hi, NULL, \
+	    NULL }
 #define SIZE(s, k, field, def, lo, hi) \
-	{ s, k, KEY_SIZE, offsetof(struct config, field), def, lo, hi, NULL }
+	{ s, k, KEY_SIZE, offsetof(struct config, field), def, lo, hi, NULL, \
+	    NULL }
 #define CHOICE(s, k, field, def, list) \
-	{ s, k, KEY_CHOICE, offsetof(struct config, field), def, 0, 0, list }
+	{ s, k, KEY_CHOICE, offsetof(struct config, field), def, 0, 0, list, \
+	    NULL }
 
 static const struct key_def keys[] = {
-	STR("mqtt", "url", mqtt_url, "mqtt://127.0.0.1:1883"),
-	STR("mqtt", "client_id", mqtt_client_id, "mqttrules"),
+	STRC("mqtt", "url", mqtt_url, "mqtt://127.0.0.1:1883", check_url),
+	STRC("mqtt", "client_id", mqtt_client_id, "mqttrules",
+	    check_not_empty),
 	STR("mqtt", "username", mqtt_username, ""),
 	STR("mqtt", "password", mqtt_password, ""),
 	INT("mqtt", "qos", mqtt_qos, "1", 0, 2),
 	CHOICE("mqtt", "session", mqtt_session, "persistent",
 	    "persistent clean"),
 	INT("mqtt", "keepalive", mqtt_keepalive, "30", 5, 65535),
-	STR("mqtt", "ca_file", mqtt_ca_file, ""),
+	STRC("mqtt", "ca_file", mqtt_ca_file, "", check_readable),
 	STR("mqtt", "share_group", mqtt_share_group, ""),
 	STR("mqtt", "status_topic", mqtt_status_topic, ""),
 	STR("rules", "dir", rules_dir, "rules"),
@@ -56,7 +74,8 @@ static const struct key_def keys[] = {
 	STR("daemon", "state_dir", daemon_state_dir, "var"),
 	INT("daemon", "shutdown_timeout", daemon_shutdown_timeout, "10", 0,
 	    3600),
-	STR("daemon", "metrics", daemon_metrics, "127.0.0.1:9883"),
+	STRC("daemon", "metrics", daemon_metrics, "127.0.0.1:9883",
+	    check_listen),
 	CHOICE("daemon", "journal_sync", daemon_journal_sync, "always",
 	    "always periodic never"),
 	INT("daemon", "max_in_flight", daemon_max_in_flight, "1000", 1,
@@ -167,6 +186,51 @@ set_number(const struct key_def *k, long *slot, const char *value,
 	return 0;
 }
 
+static const char *
+check_url(const char *v)
+{
+	if (strncmp(v, "mqtt://", 7) != 0 && strncmp(v, "mqtts://", 8) != 0)
+		return "must start with mqtt:// or mqtts://";
+	return NULL;
+}
+
+static const char *
+check_not_empty(const char *v)
+{
+	return v[0] == '\0' ? "must not be empty" : NULL;
+}
+
+static const char *
+check_readable(const char *v)
+{
+	struct stat st;
+
+	if (v[0] == '\0')
+		return NULL;
+	if (stat(v, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    access(v, R_OK) == -1)
+		return "is not a readable file";
+	return NULL;
+}
+
+/* Empty, or host:port with a port of 0 to 65535 ([v6]:port too). */
+static const char *
+check_listen(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	char *end;
+	long port;
+
+	if (v[0] == '\0')
+		return NULL;
+	if (colon == NULL || colon == v)
+		return "must be host:port, or empty";
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
+		return "must be host:port with a port of 0 to 65535";
+	return NULL;
+}
+
 /* Stores value for key k; the message names the key, never the value,
  * since the value may be a password. */
 static int
@@ -174,10 +238,15 @@ set_value(struct config *c, const struct key_def *k, const char *value,
     char *err, size_t size)
 {
 	void *slot = (char *)c + k->offset;
+	const char *why;
 	char *copy;
 
 	if (k->type == KEY_INT || k->type == KEY_SIZE)
 		return set_number(k, slot, value, err, size);
+	if (k->check != NULL && (why = k->check(value)) != NULL) {
+		snprintf(err, size, "[%s] %s: %s", k->section, k->name, why);
+		return -1;
+	}
 	if (k->type == KEY_CHOICE && !choice_allowed(k->choices, value)) {
 		snprintf(err, size, "[%s] %s: must be one of: %s",
 		    k->section, k->name, k->choices);
@@ -255,11 +324,17 @@ static int
 parse_file(struct config *c, const char *path, char *err, size_t size)
 {
 	struct parse_state ps = { .config = c };
+	struct stat st;
 	FILE *f;
 	int line;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		snprintf(err, size, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(err, size, "%s: is a directory", path);
+		fclose(f);
 		return -1;
 	}
 	if (check_line_lengths(f, path, err, size) == -1) {
@@ -309,6 +384,63 @@ default_path(void)
 	return NULL;
 }
 
+extern char **environ;
+
+/* True when name (after MQTTRULES_) starts with a known section and
+ * an underscore: variables like MQTTRULES_BIN are not overrides. */
+static bool
+names_a_section(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		size_t n = strlen(keys[i].section);
+
+		if (strncasecmp(name, keys[i].section, n) == 0 &&
+		    name[n] == '_')
+			return true;
+	}
+	return false;
+}
+
+/* A misspelt override would otherwise be ignored without a word. */
+static int
+check_unknown_environment(char *err, size_t size)
+{
+	char var[128];
+	bool known;
+
+	for (char **e = environ; *e != NULL; e++) {
+		if (strncmp(*e, "MQTTRULES_", 10) != 0 ||
+		    !names_a_section(*e + 10))
+			continue;
+		known = false;
+		for (size_t i = 0; i < NKEYS && !known; i++) {
+			snprintf(var, sizeof(var), "MQTTRULES_%s_%s=",
+			    keys[i].section, keys[i].name);
+			for (char *p = var; *p != '\0'; p++)
+				*p = (char)toupper((unsigned char)*p);
+			known = strncmp(*e, var, strlen(var)) == 0;
+		}
+		if (!known) {
+			snprintf(err, size, "environment %.*s: no such key",
+			    (int)strcspn(*e, "="), *e);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+check_together(const struct config *c, char *err, size_t size)
+{
+	if (c->mqtt_password[0] != '\0' && c->mqtt_username[0] == '\0') {
+		snprintf(err, size, "%s: [mqtt] password is set without a "
+		    "username, which MQTT does not allow",
+		    c->path != NULL ? c->path : "configuration");
+		return -1;
+	}
+	return 0;
+}
+
 int
 config_load(struct config *c, const char *path, char *err, size_t size)
 {
@@ -325,7 +457,10 @@ config_load(struct config *c, const char *path, char *err, size_t size)
 		if (parse_file(c, path, err, size) == -1)
 			return -1;
 	}
-	return apply_environment(c, err, size);
+	if (check_unknown_environment(err, size) == -1 ||
+	    apply_environment(c, err, size) == -1)
+		return -1;
+	return check_together(c, err, size);
 }
 
 void

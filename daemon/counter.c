@@ -1,4 +1,5 @@
 /* Named counters with optional sliding windows, shared by all rules. */
+#include <fcntl.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -503,11 +504,15 @@ counter_save(struct counter_store *cs, const char *path)
 {
 	char tmp[4096];
 	FILE *f;
-	int rc = 0;
+	int fd, rc = 0;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((f = fopen(tmp, "wb")) == NULL)
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1 || (f = fdopen(fd, "wb")) == NULL) {
+		if (fd != -1)
+			close(fd);
 		return -1;
+	}
 	fputs(save_magic, f);
 	for (size_t i = 0; i < cs->nslots && rc == 0; i++)
 		if (cs->slots[i] != NULL)

@@ -1,9 +1,11 @@
 /* Dead letters: events a rule failed for good, kept in the `test`
  * event format so that they can be replayed or published again. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -20,11 +22,15 @@ int
 deadletter_open(const char *dir)
 {
 	char *path = path_join(dir, "dead-letters.jsonl");
+	int fd;
 
 	if (path == NULL)
 		return -1;
-	file = fopen(path, "a");
+	/* Dead letters hold payloads: readable by the daemon's user only. */
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	free(path);
+	if (fd != -1 && (file = fdopen(fd, "a")) == NULL)
+		close(fd);
 	if (file == NULL || (J = luaL_newstate()) == NULL) {
 		deadletter_close();
 		return -1;

@@ -1,5 +1,6 @@
 /* HTTP requests on one libcurl multi handle, with retries. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -34,6 +35,8 @@ struct transfer {
 	void		*ctx;
 	uint64_t	 retry_timer;	/* 0 unless waiting to retry */
 	uint64_t	 attempt_timer;	/* 0 unless an answer is due */
+	struct transfer	*next_waiting;	/* for a connection slot */
+	bool		 waiting;
 	struct transfer	*prev, *next;	/* every live transfer */
 };
 
@@ -43,12 +46,19 @@ static int	 pending;
 static struct transfer *transfers;
 static http_answer_fn	*answerer;
 
+/* At most max_active transfers are in libcurl at once; the rest wait
+ * here in order. libcurl 7.88's own queue behind
+ * CURLMOPT_MAX_TOTAL_CONNECTIONS was seen to leave transfers stalled. */
+static int		 active, max_active;
+static struct transfer	*waiting_head, **waiting_tail = &waiting_head;
+
 int
 http_init(const struct config *c)
 {
 	if ((multi = curl_multi_init()) == NULL)
 		return -1;
-	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+	max_active = (int)c->http_max_connections;
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS,
 	    c->http_max_connections);
 	if (c->http_allow_hosts[0] != '\0' &&
 	    (allow_hosts = strdup(c->http_allow_hosts)) == NULL)
@@ -243,7 +253,36 @@ launch(struct transfer *t)
 	if (answerer != NULL)
 		return (t->attempt_timer = timer_add(t->started, on_answer_due,
 		    t, NULL)) != 0 ? 0 : -1;
-	return curl_multi_add_handle(multi, t->easy) == CURLM_OK ? 0 : -1;
+	if (active >= max_active) {
+		t->waiting = true;
+		t->next_waiting = NULL;
+		*waiting_tail = t;
+		waiting_tail = &t->next_waiting;
+		return 0;
+	}
+	if (curl_multi_add_handle(multi, t->easy) != CURLM_OK)
+		return -1;
+	active++;
+	return 0;
+}
+
+/* Starts waiting transfers while there are free slots. */
+static void
+start_waiting(void)
+{
+	struct transfer *t;
+
+	while (active < max_active && (t = waiting_head) != NULL) {
+		waiting_head = t->next_waiting;
+		if (waiting_head == NULL)
+			waiting_tail = &waiting_head;
+		t->waiting = false;
+		t->started = clock_now();
+		if (curl_multi_add_handle(multi, t->easy) == CURLM_OK)
+			active++;
+		else
+			on_attempt_done(t, CURLE_FAILED_INIT, 0, 0);
+	}
 }
 
 int
@@ -378,7 +417,9 @@ on_transfer_done(CURL *easy, CURLcode rc)
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after);
 	curl_multi_remove_handle(multi, easy);
+	active--;
 	on_attempt_done(t, rc, status, (long)retry_after);
+	start_waiting();
 }
 
 void
@@ -411,13 +452,16 @@ http_shutdown(void)
 			timer_cancel(t->retry_timer);
 		else if (t->attempt_timer != 0)
 			timer_cancel(t->attempt_timer);
-		else
+		else if (!t->waiting)
 			curl_multi_remove_handle(multi, t->easy);
 		transfer_free(t);
 	}
 	if (multi != NULL)
 		curl_multi_cleanup(multi);
 	multi = NULL;
+	active = 0;
+	waiting_head = NULL;
+	waiting_tail = &waiting_head;
 	free(allow_hosts);
 	allow_hosts = NULL;
 }

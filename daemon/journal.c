@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "journal.h"
+#include "log.h"
 #include "path.h"
 #include "queue.h"
 
@@ -460,8 +461,8 @@ take_over_file(struct journal *j, char *err, size_t size)
 	    n - MAGIC_LEN) : 0;
 	free(buf);
 	if (good < n)
-		fprintf(stderr, "journal: %s: cut %zu bytes of a torn last "
-		    "record\n", j->path, n - good);
+		log_warn("journal: %s: cut %zu bytes from offset %zu, a record "
+		    "torn by a crash or damaged", j->path, n - good, good);
 	if (rewrite(j) == -1) {
 		snprintf(err, size, "%s: cannot rewrite: %s", j->path,
 		    strerror(errno));
@@ -636,8 +637,8 @@ journal_tick(struct journal *j, double now)
 		for (size_t i = 0; i < j->nlive; i++)
 			live_bytes += j->live[i].record_len;
 		if (j->bytes > 4 * live_bytes && rewrite(j) == -1)
-			fprintf(stderr, "journal: %s: rewrite failed: %s\n",
-			    j->path, strerror(errno));
+			log_error("journal: %s: rewrite failed: %s", j->path,
+			    strerror(errno));
 	}
 	pthread_mutex_unlock(&j->lock);
 }

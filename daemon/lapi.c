@@ -1,5 +1,6 @@
 /* The core of the rule API: on, env, log, now, publish, emit, and the
  * registration of every library in a rule's state. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +15,35 @@
 #include "topic.h"
 
 static lapi_publish_fn	*publisher;
+
+/* Whether s[0..len) is well-formed UTF-8 (no overlong forms or
+ * surrogates), as MQTT requires of topic names. */
+static bool
+utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+
+	while (p < end) {
+		int n = *p < 0x80 ? 0 : *p >= 0xc2 && *p < 0xe0 ? 1 :
+		    *p >= 0xe0 && *p < 0xf0 ? 2 : *p >= 0xf0 && *p < 0xf5 ?
+		    3 : -1;
+		unsigned long cp;
+
+		if (n < 0 || end - p <= n)
+			return n == 0;
+		cp = n == 0 ? *p : *p & (0x3f >> n);
+		for (int i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000)))
+		    || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		p += n + 1;
+	}
+	return true;
+}
 
 void
 lapi_set_publisher(lapi_publish_fn *fn)
@@ -166,6 +196,19 @@ payload_of(lua_State *L, int idx, size_t *len)
 	return lua_tolstring(L, idx, len);
 }
 
+/* MQTT topic names: 1 to 65535 bytes of UTF-8, no NUL, no wildcard. */
+static void
+check_topic(lua_State *L, int idx)
+{
+	size_t len;
+	const char *topic = luaL_checklstring(L, idx, &len);
+
+	if (len == 0 || len > 65535 || strlen(topic) != len ||
+	    strpbrk(topic, "+#") != NULL || !utf8_valid(topic, len))
+		luaL_error(L, "not a topic to publish to: it must be 1 to "
+		    "65535 bytes of UTF-8 without NUL, + or #");
+}
+
 static int
 publish_checked(lua_State *L, const char *topic, const char *payload,
     size_t len, int opts)
@@ -178,9 +221,6 @@ publish_checked(lua_State *L, const char *topic, const char *payload,
 		qos = read_qos(L, opts, 1);
 		retain = read_flag(L, opts, "retain");
 	}
-	if (topic[0] == '\0' || strpbrk(topic, "+#") != NULL)
-		return luaL_error(L, "'%s' is not a topic to publish to",
-		    topic);
 	if (publisher(r->name, topic, payload, len, qos, retain) == -1) {
 		log_at(LOG_WARN, &(struct log_origin){ .rule = r->name,
 		    .topic = topic }, "publish failed");
@@ -193,7 +233,7 @@ publish_checked(lua_State *L, const char *topic, const char *payload,
 static int
 l_publish(lua_State *L)
 {
-	const char *topic = luaL_checkstring(L, 1);
+	const char *topic = (check_topic(L, 1), lua_tostring(L, 1));
 	size_t len;
 	const char *payload = payload_of(L, 2, &len);
 
@@ -231,7 +271,7 @@ push_timestamp(lua_State *L)
 static int
 l_emit(lua_State *L)
 {
-	const char *topic = luaL_checkstring(L, 1), *envelope;
+	const char *topic = (check_topic(L, 1), lua_tostring(L, 1)), *envelope;
 	size_t len;
 
 	luaL_checkany(L, 2);

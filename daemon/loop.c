@@ -30,6 +30,7 @@ static int		 signal_pipe[2] = { -1, -1 };
 static struct journal	*journal;
 static bool		 paused;
 static const char	*counters_path;
+static bool		 intake_full;	/* max_in_flight reached */
 
 void
 loop_wake(void)
@@ -124,7 +125,7 @@ sleep_ms(struct queue *q, double until)
 	double next = timer_next(), now = clock_now();
 	double limit = MAX_SLEEP_MS;
 
-	if (queue_depth(q) > 0)
+	if (queue_depth(q) > 0 && !intake_full)
 		return 0;
 	if (until > 0)
 		limit = fmax(0, ceil((until - now) * 1000));
@@ -142,6 +143,7 @@ regulate_intake(const struct config *c, struct queue *q)
 	size_t held = dispatch_in_flight() + queue_depth(q);
 	size_t max = (size_t)c->daemon_max_in_flight;
 
+	intake_full = dispatch_in_flight() >= max;
 	if (!paused && held >= max) {
 		log_warn("loop: %zu events in flight, pausing intake", held);
 		mqtt_pause();
@@ -199,7 +201,10 @@ turn(const struct config *c, struct rule_set *rs, struct queue *q,
 	int ms;
 
 	mqtt_tick();
-	while ((m = queue_pop(q)) != NULL)
+	/* Past the limit, messages wait in the queue (and then in the
+	 * broker) rather than in rule states. */
+	while (dispatch_in_flight() < (size_t)c->daemon_max_in_flight &&
+	    (m = queue_pop(q)) != NULL)
 		dispatch_message(rs, m, NULL, 0);
 	timer_run_due(clock_now());
 	http_process();
@@ -221,9 +226,8 @@ turn(const struct config *c, struct rule_set *rs, struct queue *q,
 
 static void
 drain(const struct config *c, struct rule_set *rs, struct queue *q,
-    struct counter_store *counters)
+    struct counter_store *counters, double deadline)
 {
-	double deadline = clock_now() + (double)c->daemon_shutdown_timeout;
 	size_t left;
 
 	/* Messages already taken from the broker are handled too. A turn
@@ -246,6 +250,7 @@ int
 loop_run(const struct config *c, struct rule_set *rs, struct queue *q,
     struct counter_store *counters, struct journal *j)
 {
+	double deadline;
 	int sig = 0;
 
 	journal = j;
@@ -255,9 +260,11 @@ loop_run(const struct config *c, struct rule_set *rs, struct queue *q,
 		sig = turn(c, rs, q, counters, 0);
 	log_info("loop: %s received, stopping", strsignal(sig));
 	/* Leaving the broker first stops intake; with a persistent session
-	 * the broker keeps what arrives meanwhile. */
-	mqtt_stop(2000);
-	drain(c, rs, q, counters);
+	 * the broker keeps what arrives meanwhile. Both steps share
+	 * shutdown_timeout. */
+	deadline = clock_now() + (double)c->daemon_shutdown_timeout;
+	mqtt_stop((int)fmin(1000, c->daemon_shutdown_timeout * 500.0));
+	drain(c, rs, q, counters, deadline);
 	save_counters(counters, clock_now(), true);
 	close(signal_pipe[0]);
 	close(signal_pipe[1]);

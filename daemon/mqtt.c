@@ -30,6 +30,7 @@ static struct queue		*inbox;
 static struct journal		*journal;
 static bool			 paused;
 static char			 status_topic[512];
+static char			 shown_url[512];	/* no user:password */
 static void			(*wake_main)(void);
 /* Filters as sent to the broker, with the $share/ prefix if any. */
 struct sub_list {
@@ -271,7 +272,7 @@ on_connected(void *ctx, char *cause)
 		metrics_add(M_MQTT_RECONNECTS, NULL, 1);
 	atomic_store(&connect_attempts, 0);
 	log_info("mqtt: %s to %s as %s", connects > 1 ? "reconnected" :
-	    "connected", cfg->mqtt_url, cfg->mqtt_client_id);
+	    "connected", shown_url, cfg->mqtt_client_id);
 	publish_status("online");
 	subs = calloc(1, sizeof(*subs));
 	drop = calloc(1, sizeof(*drop));
@@ -294,7 +295,7 @@ static void
 on_connect_failed(void *ctx, MQTTAsync_failureData *r)
 {
 	(void)ctx;
-	log_warn("mqtt: cannot connect to %s (code %d%s%s)", cfg->mqtt_url,
+	log_warn("mqtt: cannot connect to %s (code %d%s%s)", shown_url,
 	    r != NULL ? r->code : 0, r != NULL && r->message ? ": " : "",
 	    r != NULL && r->message ? r->message : "");
 	atomic_store(&connect_failed, true);
@@ -436,9 +437,10 @@ mqtt_start(const struct config *c, const struct topic_sub *subs, size_t n,
 		    "mqttrules/%s/status", c->mqtt_client_id);
 	if (build_list(subs, n, &current) == -1)
 		return -1;
+	log_safe_url(c->mqtt_url, shown_url, sizeof(shown_url));
 	if ((uri = mqtt_paho_uri(c->mqtt_url)) == NULL) {
 		log_error("[mqtt] url: %s is not mqtt:// or mqtts://",
-		    c->mqtt_url);
+		    shown_url);
 		return -1;
 	}
 	co.sendWhileDisconnected = 1;
@@ -450,7 +452,7 @@ mqtt_start(const struct config *c, const struct topic_sub *subs, size_t n,
 	free(uri);
 	if (rc != MQTTASYNC_SUCCESS) {
 		log_error("mqtt: cannot create client for %s (code %d)",
-		    c->mqtt_url, rc);
+		    shown_url, rc);
 		return -1;
 	}
 	MQTTAsync_setCallbacks(client, NULL, on_connection_lost, on_message,

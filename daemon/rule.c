@@ -166,8 +166,16 @@ run_chunk(struct rule *r, char *err, size_t size)
 	rc = lua_pcall(L, 0, 0, 0);
 	r->loading = false;
 	if (rc != LUA_OK) {
-		snprintf(err, size, "%s", lua_tostring(L, -1) != NULL ?
-		    lua_tostring(L, -1) : "error object is not a string");
+		const char *msg = lua_tostring(L, -1);
+
+		if (msg == NULL)
+			msg = "error object is not a string";
+		/* Errors raised with a position start with the path; the
+		 * others (a limit, error({})) get it here. */
+		if (strncmp(msg, r->path, strlen(r->path)) == 0)
+			snprintf(err, size, "%s", msg);
+		else
+			snprintf(err, size, "%s: %s", r->path, msg);
 		lua_pop(L, 1);
 		return -1;
 	}

@@ -104,6 +104,15 @@ finish(struct invocation *inv)
 	free(inv);
 }
 
+/* The traceback allocates: built protected, since the failure may be
+ * the rule running out of memory. */
+static int
+traceback_of(lua_State *L)
+{
+	luaL_traceback(L, lua_touserdata(L, 1), lua_touserdata(L, 2), 0);
+	return 1;
+}
+
 static void
 fail(struct invocation *inv, const char *what)
 {
@@ -116,7 +125,13 @@ fail(struct invocation *inv, const char *what)
 		observer->failed(inv->rule, inv->topic, msg);
 	if (inv->failure == NULL)
 		inv->failure = strdup(msg);
-	luaL_traceback(L, inv->co, msg, 0);
+	lua_pushcfunction(L, traceback_of);
+	lua_pushlightuserdata(L, inv->co);
+	lua_pushlightuserdata(L, (void *)msg);
+	if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+		lua_pop(L, 1);
+		lua_pushstring(L, msg);
+	}
 	log_at(LOG_ERROR, &(struct log_origin){ .rule = inv->rule->name,
 	    .topic = inv->topic },
 	    "%s failed: %s", what, lua_tostring(L, -1));
@@ -191,6 +206,19 @@ push_values(struct invocation *inv, rule_push_fn *push, void *arg)
 	return n;
 }
 
+/* Creates the coroutine and anchors it in the registry; both allocate,
+ * so this runs protected: a rule at its memory limit fails the call
+ * instead of the process. */
+static int
+new_thread(lua_State *L)
+{
+	struct invocation *inv = lua_touserdata(L, 1);
+
+	inv->co = lua_newthread(L);
+	inv->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	return 0;
+}
+
 static struct invocation *
 invocation_new(struct rule *r, const char *topic)
 {
@@ -204,14 +232,34 @@ invocation_new(struct rule *r, const char *topic)
 		return NULL;
 	}
 	inv->rule = r;
-	inv->co = lua_newthread(L);
-	inv->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_pushcfunction(L, new_thread);
+	lua_pushlightuserdata(L, inv);
+	if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+		lua_pop(L, 1);
+		free(inv->topic);
+		free(inv);
+		return NULL;
+	}
 	lua_sethook(inv->co, count_instructions, LUA_MASKCOUNT, HOOK_EVERY);
 	inv->next = r->running;
 	if (r->running != NULL)
 		r->running->prev = inv;
 	r->running = inv;
 	return inv;
+}
+
+/* A call that could not start still fails visibly: in the log, to the
+ * observer (mqttrules test) and to its delivery. */
+static void
+start_failed(struct rule *r, const char *topic, struct delivery *d,
+    const char *why)
+{
+	log_at(LOG_ERROR, &(struct log_origin){ .rule = r->name,
+	    .topic = topic }, "%s", why);
+	if (observer != NULL)
+		observer->failed(r, topic, why);
+	if (d != NULL)
+		d->ended(d, r, why);
 }
 
 void
@@ -222,16 +270,17 @@ rule_start(struct rule *r, int fn_ref, const char *topic,
 	int n;
 
 	if ((inv = invocation_new(r, topic)) == NULL) {
-		log_at(LOG_ERROR, &(struct log_origin){ .rule = r->name,
-		    .topic = topic }, "out of memory starting a coroutine");
-		if (d != NULL)
-			d->ended(d, r, "out of memory starting a coroutine");
+		start_failed(r, topic, d, "not enough memory to start the "
+		    "handler");
 		return;
 	}
 	inv->delivery = d;
 	lua_rawgeti(inv->co, LUA_REGISTRYINDEX, fn_ref);
 	if ((n = push_values(inv, push, arg)) == -1) {
 		inv->failure = strdup("cannot prepare the call");
+		if (observer != NULL)
+			observer->failed(r, topic, "cannot prepare the call: "
+			    "not enough memory");
 		finish(inv);
 		return;
 	}
