@@ -75,7 +75,7 @@ put_field(const char *name, const char *s, size_t len)
 	}
 }
 
-void
+int
 deadletter_write(const char *rule, const struct message *m,
     const char *reason)
 {
@@ -84,7 +84,7 @@ deadletter_write(const char *rule, const struct message *m,
 	char when[32];
 
 	if (file == NULL)
-		return;
+		return 0;
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	fprintf(file, "{\"at\":0,\"time\":\"%s\"", when);
@@ -99,5 +99,5 @@ deadletter_write(const char *rule, const struct message *m,
 	put_field("rule", rule, strlen(rule));
 	put_field("reason", reason, strlen(reason));
 	fputs("}\n", file);
-	fflush(file);
+	return fflush(file) == 0;
 }

@@ -10,8 +10,9 @@ int	deadletter_open(const char *dir);
 void	deadletter_close(void);
 
 /* One line: {"at", "time", "topic", "payload" (or "payload_raw" when
- * not JSON), "qos", "retain", "rule", "reason"}. Nothing when not open. */
-void	deadletter_write(const char *rule, const struct message *,
+ * not JSON), "qos", "retain", "rule", "reason"}. Returns whether it was
+ * written (nothing is when not open, as in mqttrules test). */
+int	deadletter_write(const char *rule, const struct message *,
 	    const char *reason);
 
 #endif

@@ -88,9 +88,11 @@ share_finished(struct share *s)
 	metrics_observe(M_HANDLER_SECONDS, s->rule, clock_now() - s->started);
 	if (s->failure != NULL) {
 		metrics_add(M_EVENTS_FAILED, s->rule, 1);
-		metrics_add(M_EVENTS_DEAD_LETTERED, s->rule, 1);
-		deadletter_write(s->rule, ev->m, s->failure);
-		log_at(LOG_INFO, &o, "event failed, kept as a dead letter");
+		if (deadletter_write(s->rule, ev->m, s->failure)) {
+			metrics_add(M_EVENTS_DEAD_LETTERED, s->rule, 1);
+			log_at(LOG_INFO, &o, "event failed, kept as a dead "
+			    "letter");
+		}
 	} else
 		metrics_add(M_EVENTS_HANDLED, s->rule, 1);
 	if (journal != NULL && ev->m->id != 0)

@@ -134,6 +134,13 @@ host_allowed(const char *url, char *err, size_t size)
 		snprintf(err, size, "not a valid URL");
 		goto done;
 	}
+	/* Checked here, not only by libcurl, so that mqttrules test
+	 * refuses what run would. */
+	if (strncasecmp(url, "http://", 7) != 0 &&
+	    strncasecmp(url, "https://", 8) != 0) {
+		snprintf(err, size, "only http:// and https:// URLs");
+		goto done;
+	}
 	if (allow_hosts == NULL) {
 		ok = 1;
 		goto done;

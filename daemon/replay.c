@@ -326,7 +326,9 @@ extract_event(lua_State *L)
 		ev->payload = copy_bytes("", len = 0);
 	lua_getfield(L, 1, "qos");
 	ev->qos = (int)luaL_optinteger(L, -1, 1);
-	lua_getfield(L, 1, "retain");
+	if (lua_getfield(L, 1, "retain") != LUA_TNIL &&
+	    !lua_isboolean(L, -1))
+		return luaL_error(L, "\"retain\" must be true or false");
 	ev->retain = lua_toboolean(L, -1);
 	if (ev->qos < 0 || ev->qos > 2)
 		return luaL_error(L, "\"qos\" must be 0, 1 or 2");

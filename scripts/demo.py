@@ -122,7 +122,7 @@ def start(workdir, level, http, broker):
     say("stand-in      %s  (Linkwarden, Gotify and n8n)" % http.url)
     daemon = harness.Daemon(workdir, broker.port, ROOT / "rules",
                             rule_env(http), level=level,
-                            client_prefix="demo")
+                            client_prefix="demo", session="persistent")
     say("mqttrules     %s run -c %s" % (harness.daemon_binary(),
                                          daemon.config_path))
     return daemon

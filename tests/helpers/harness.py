@@ -238,7 +238,7 @@ class Daemon:
     """The built mqttrules, run with a config written for this test."""
 
     def __init__(self, workdir, broker_port, rules_dir, env, level="debug",
-                 client_prefix="test", metrics=""):
+                 client_prefix="test", metrics="", session="clean"):
         self.workdir = pathlib.Path(workdir)
         self.config_path = self.workdir / "mqttrules.ini"
         self.log_path = self.workdir / "mqttrules.log"
@@ -250,13 +250,14 @@ class Daemon:
         self.proc = None
         self.returncode = None
         self.metrics = metrics
+        self.session = session
 
     def write_config(self):
         self.config_path.write_text(
             "[mqtt]\n"
             "url = mqtt://127.0.0.1:%d\n"
             "client_id = %s\n"
-            "session = clean\n"
+            "session = %s\n"
             "[rules]\n"
             "dir = %s\n"
             "[daemon]\n"
@@ -264,8 +265,9 @@ class Daemon:
             "metrics = %s\n"
             "[log]\n"
             "level = %s\n" % (self.broker_port, self.client_id,
-                              self.rules_dir, self.workdir / "var",
-                              self.metrics, self.level))
+                              self.session, self.rules_dir,
+                              self.workdir / "var", self.metrics,
+                              self.level))
 
     def process_env(self):
         """The caller's environment without anything that would steer the
