@@ -188,9 +188,15 @@ on_subscribe_failed(void *ctx, MQTTAsync_failureData *r)
 {
 	struct sub_list *l = ctx;
 
-	log_error("mqtt: subscribe to %zu filters failed (code %d%s%s)", l->n,
-	    r->code, r->message != NULL ? ", " : "",
-	    r->message ? r->message : "");
+	/* A disconnect (the intake pause, a stop) cancels what is pending;
+	 * the next connect subscribes again. */
+	if (r->code == MQTTASYNC_OPERATION_INCOMPLETE)
+		log_info("mqtt: subscribe to %zu filters cancelled by a "
+		    "disconnect", l->n);
+	else
+		log_error("mqtt: subscribe to %zu filters failed (code %d%s%s)",
+		    l->n, r->code, r->message != NULL ? ", " : "",
+		    r->message ? r->message : "");
 	sub_list_free(l);
 	free(l);
 }
