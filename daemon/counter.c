@@ -495,8 +495,8 @@ save_entry(FILE *f, const struct entry *e)
 	    fwrite(&e->total, 8, 1, f) == 1 &&
 	    fwrite(&e->window, 4, 1, f) == 1 &&
 	    fwrite(&e->nbuckets, 4, 1, f) == 1 &&
-	    fwrite(e->buckets, sizeof(*e->buckets), e->nbuckets, f) ==
-	    e->nbuckets ? 0 : -1;
+	    (e->nbuckets == 0 || fwrite(e->buckets, sizeof(*e->buckets),
+	    e->nbuckets, f) == e->nbuckets) ? 0 : -1;
 }
 
 int
