@@ -2,6 +2,8 @@
 #ifndef MQTTRULES_LAPI_H
 #define MQTTRULES_LAPI_H
 
+#include <stdbool.h>
+
 #include <lua.h>
 
 struct counter_store;
@@ -15,6 +17,16 @@ void	lapi_http_open(lua_State *L, struct rule *);
 
 /* Pushes the `timer` table (every, after, cron). */
 void	lapi_timer_push(lua_State *L, struct rule *);
+
+/* Keyed timers (timer.after with opts.key) across restarts: saved to
+ * path, restored from it to each rule's timer.restore function; on a
+ * reload, handed from the old version of a rule to its heir (NULL:
+ * dropped). */
+struct rule_set;
+bool	lapi_timer_dirty(void);
+int	lapi_timer_save(const char *path);
+int	lapi_timer_restore(struct rule_set *, const char *path);
+void	lapi_timer_forget(struct rule *, struct rule *heir);
 
 /* Publishes, or records in test mode; set by the command that runs
  * the rules. Returns 0 or -1. */

@@ -14,6 +14,7 @@
 #include "dispatch.h"
 #include "http.h"
 #include "journal.h"
+#include "lapi.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -29,7 +30,7 @@
 static int		 signal_pipe[2] = { -1, -1 };
 static struct journal	*journal;
 static bool		 paused;
-static const char	*counters_path;
+static const char	*counters_path, *timers_path;
 static bool		 intake_full;	/* max_in_flight reached */
 
 void
@@ -155,20 +156,24 @@ regulate_intake(const struct config *c, struct queue *q)
 	}
 }
 
-/* Counters are saved at most once a second while they change, and at
- * exit: a crash loses at most the last second of increments. */
+/* Counters and keyed timers are saved at most once a second while they
+ * change, and at exit: a crash loses at most the last second. */
 static void
 save_counters(struct counter_store *counters, double now, bool at_exit)
 {
 	static double last;
 
-	if (counters_path == NULL || !counter_dirty(counters) ||
-	    (!at_exit && now - last < 1))
-		return;
-	last = now;
-	if (counter_save(counters, counters_path) == -1)
-		log_error("counters: cannot save to %s: %s", counters_path,
-		    strerror(errno));
+	if (at_exit || now - last >= 1) {
+		if (counters_path != NULL && counter_dirty(counters) &&
+		    counter_save(counters, counters_path) == -1)
+			log_error("counters: cannot save to %s: %s",
+			    counters_path, strerror(errno));
+		if (timers_path != NULL && lapi_timer_dirty() &&
+		    lapi_timer_save(timers_path) == -1)
+			log_error("timers: cannot save to %s: %s",
+			    timers_path, strerror(errno));
+		last = now;
+	}
 }
 
 static void
@@ -217,8 +222,8 @@ turn(const struct config *c, struct rule_set *rs, struct queue *q,
 	    dispatch_in_flight() == 0)
 		return 0;	/* drained: nothing left to wait for */
 	ms = sleep_ms(q, until);
-	if (counter_dirty(counters) && ms > 1000)
-		ms = 1000;	/* wake for the counters' save */
+	if ((counter_dirty(counters) || lapi_timer_dirty()) && ms > 1000)
+		ms = 1000;	/* wake for the save */
 	curl_multi_poll(http_multi(), &wfd, 1, ms, NULL);
 	http_process();
 	return read_signals(c, rs, counters);
@@ -241,9 +246,10 @@ drain(const struct config *c, struct rule_set *rs, struct queue *q,
 }
 
 void
-loop_save_counters_to(const char *path)
+loop_save_state_to(const char *counters, const char *timers)
 {
-	counters_path = path;
+	counters_path = counters;
+	timers_path = timers;
 }
 
 int

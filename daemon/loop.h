@@ -9,9 +9,9 @@ struct journal;
 struct queue;
 struct rule_set;
 
-/* Where the loop saves the counters (a second at most after they
- * change, and at exit); NULL for nowhere. */
-void	loop_save_counters_to(const char *path);
+/* Where the loop saves the counters and the keyed timers (a second at
+ * most after they change, and at exit); NULL for nowhere. */
+void	loop_save_state_to(const char *counters, const char *timers);
 
 /* Wakes the loop from any thread. */
 void	loop_wake(void);

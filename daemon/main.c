@@ -190,7 +190,7 @@ run_daemon(const struct config *c, struct rule_set *rs,
 	struct journal *j = NULL;
 	struct topic_sub *subs = NULL;
 	size_t n = 0;
-	char err[512], *counters_path = NULL;
+	char err[512], *counters_path = NULL, *timers_path = NULL;
 	int rc = EXIT_RUNTIME;
 
 	if ((q = queue_new(QUEUE_CAPACITY)) == NULL || http_init(c) == -1) {
@@ -204,7 +204,9 @@ run_daemon(const struct config *c, struct rule_set *rs,
 	if ((j = open_state(c)) == NULL)
 		goto out;
 	counters_path = restore_counters(c, counters);
-	loop_save_counters_to(counters_path);
+	if ((timers_path = path_join(c->daemon_state_dir, "timers")) != NULL)
+		lapi_timer_restore(rs, timers_path);
+	loop_save_state_to(counters_path, timers_path);
 	lapi_set_publisher(publish_to_broker);
 	subs = rule_set_subscriptions(rs, &n);
 	metrics_set(M_MQTT_SUBSCRIPTIONS, (double)n);
@@ -225,6 +227,7 @@ out:
 	metrics_stop();
 	queue_free(q);
 	free(counters_path);
+	free(timers_path);
 	return rc;
 }
 

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "json.h"
+#include "lapi.h"
 #include "log.h"
 #include "path.h"
 #include "queue.h"
@@ -202,6 +203,7 @@ rule_new(const char *path, const struct config *c,
 	r->mem_limit = (size_t)c->rules_max_memory;
 	r->max_instructions = c->rules_max_instructions;
 	r->default_qos = (int)c->mqtt_qos;
+	r->restore_ref = LUA_NOREF;
 	r->counters = counters;
 	r->config = c;
 	return r;
@@ -212,6 +214,7 @@ rule_free(struct rule *r)
 {
 	struct invocation *inv, *next;
 
+	lapi_timer_forget(r, NULL);
 	timer_cancel_owner(r);
 	if (r->L != NULL)
 		lua_close(r->L);

@@ -41,6 +41,7 @@ struct rule {
 	size_t			 mem_used, mem_limit;
 	long			 max_instructions;
 	int			 default_qos;	/* for on() without opts.qos */
+	int			 restore_ref;	/* timer.restore fn, or NOREF */
 	bool			 loading;	/* chunk running: on() allowed */
 	struct handler		*handlers;
 	size_t			 nhandlers;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "lapi.h"
 #include "log.h"
 #include "rule.h"
 #include "timer.h"
@@ -76,8 +77,10 @@ refresh(struct rule_set *rs, struct rule *old, const char *path,
 	}
 	log_info("rule %s %s with %zu handlers", fresh->name,
 	    old != NULL ? "reloaded" : "loaded", fresh->nhandlers);
-	if (old != NULL)
+	if (old != NULL) {
+		lapi_timer_forget(old, fresh);
 		retire(rs, old);
+	}
 	return fresh;
 }
 
@@ -105,6 +108,7 @@ rule_set_reload(struct rule_set *rs, const struct config *c,
 	while ((r = rs->rules) != NULL) {
 		rs->rules = r->next;
 		log_info("rule %s removed", r->name);
+		lapi_timer_forget(r, NULL);
 		retire(rs, r);
 	}
 	rs->rules = kept;

@@ -95,6 +95,31 @@ class Reload(unittest.TestCase):
             self.assertEqual(posts(rig)[3]["version"], 2)
             self.assertEqual(posts(rig)[3]["n"], 3)
 
+    def test_keyed_timer_goes_to_the_new_version(self):
+        rule = """
+local url = env("N8N_WEBHOOK_URL")
+local function post(via)
+  return function(key, data)
+    http_post(url, {rule = "alpha", key = key, n = data.n, via = via})
+  end
+end
+timer.restore(post("restore v%d"))
+on("t/set", function(event)
+  timer.after(2, post("after v%d"), {key = "k", data = {n = event.n}})
+end)
+"""
+        (self.rules / "alpha.lua").write_text(rule % (1, 1))
+        with harness.Rig(rules_dir=self.rules) as rig:
+            rig.publish("t/set", '{"n": 7}')
+            time.sleep(0.5)     # handled: the timer is set
+            tmp = self.rules / ".alpha.tmp"
+            tmp.write_text(rule % (2, 2))
+            os.replace(tmp, self.rules / "alpha.lua")
+            self.hup(rig, 1)
+            self.wait_posts(rig, lambda p: len(p) == 1, "the timer")
+            self.assertEqual(posts(rig), [{"rule": "alpha", "key": "k",
+                                           "n": 7, "via": "restore v2"}])
+
     def test_no_message_lost_or_doubled_during_reloads(self):
         total = 300
         write_rule(self.rules, "alpha", 1, "burst/+")

@@ -4,6 +4,8 @@ a SIGKILL from the journal; an event a rule fails for good lands in
 dead-letters.jsonl in the format `mqttrules test --events` replays."""
 
 import json
+import shutil
+import tempfile
 import pathlib
 import signal
 import subprocess
@@ -38,11 +40,59 @@ def restart(rig, how, starts):
     rig.wait_log("subscribed to", count=starts)
 
 
+def reminders(rig):
+    return [r["json"] for r in rig.http.requests()
+            if r.get("json") and "via" in r["json"]]
+
+
 def alerts(rig):
     return [r for r in rig.http.requests() if r["path"] == "/message"]
 
 
+REMINDER = """
+local url = env("N8N_WEBHOOK_URL")
+
+local function remind(via)
+  return function(key, data)
+    local res = http_post(url, {key = key, n = data.n, via = via})
+    if not res.ok then error("post failed: " .. res.status) end
+  end
+end
+
+timer.restore(remind("restore"))
+
+on("remind/+", function(event)
+  timer.after(event.delay, remind("after"),
+    {key = "r-" .. event.n, data = {n = event.n}})
+end)
+"""
+
+
 class Restart(unittest.TestCase):
+
+    def test_keyed_timer_fires_after_sigkill(self):
+        rules = pathlib.Path(tempfile.mkdtemp(prefix="rules-"))
+        self.addCleanup(shutil.rmtree, rules, True)
+        (rules / "reminder.lua").write_text(REMINDER)
+        with harness.Rig(rules_dir=rules) as rig:
+            rig.publish("remind/a", '{"n": 1, "delay": 0.5}')
+            rig.publish("remind/b", '{"n": 2, "delay": 4}')
+            rig.wait_requests(lambda _: len(reminders(rig)) == 1,
+                              what="the short timer")
+            self.assertEqual(reminders(rig),
+                             [{"key": "r-1", "n": 1, "via": "after"}])
+            time.sleep(1.5)     # saved within a second
+            started = time.monotonic()
+            restart(rig, "sigkill", 2)
+            rig.wait_log("1 pending timers restored")
+            rig.wait_requests(lambda _: len(reminders(rig)) == 2,
+                              timeout=10, what="the restored timer")
+            self.assertEqual(reminders(rig)[1],
+                             {"key": "r-2", "n": 2, "via": "restore"})
+            # Due 4 s after it was set, not 4 s after the restart.
+            self.assertLess(time.monotonic() - started, 3.5)
+            time.sleep(1.5)
+            self.assertEqual(len(reminders(rig)), 2, "fired once")
 
     def test_counts_survive_a_stop_and_a_sigkill(self):
         for how in ("sigterm", "sigkill"):
