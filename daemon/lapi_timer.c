@@ -270,9 +270,12 @@ static int
 l_after(lua_State *L)
 {
 	double s = check_seconds(L, true);
-	struct ltimer *t = new_timer(L, LTIMER_ONCE);
+	bool has_opts = !lua_isnoneornil(L, 3);
+	struct ltimer *t;
 
-	if (!lua_isnoneornil(L, 3))
+	lua_settop(L, 3);	/* the handle goes above the arguments */
+	t = new_timer(L, LTIMER_ONCE);
+	if (has_opts)
 		take_key(L, t);
 	schedule(L, t, clock_now() + s);
 	if (t->key != NULL)

@@ -48,6 +48,8 @@ static atomic_bool		 connected;
 static atomic_bool		 connect_failed;
 static atomic_bool		 disconnected;
 static atomic_int		 connects;
+static atomic_bool		 pausing;	/* pause's disconnect pending */
+static bool			 resume_wanted;
 static uint64_t			 retry_timer;
 static atomic_int		 connect_attempts;
 
@@ -342,13 +344,28 @@ connect_now(void)
 	return MQTTAsync_connect(client, &o);
 }
 
+/* Starts a connect; a refusal to even start one is retried by
+ * mqtt_tick like a failed connect. */
+static void
+try_connect(void)
+{
+	int rc;
+
+	if (MQTTAsync_isConnected(client))
+		return;
+	if ((rc = connect_now()) != MQTTASYNC_SUCCESS) {
+		log_warn("mqtt: cannot start connecting to %s (code %d), "
+		    "will retry", shown_url, rc);
+		atomic_store(&connect_failed, true);
+	}
+}
+
 static void
 on_retry_due(void *ctx)
 {
 	(void)ctx;
 	retry_timer = 0;
-	if (connect_now() != MQTTASYNC_SUCCESS)
-		atomic_store(&connect_failed, true);
+	try_connect();
 }
 
 void
@@ -357,6 +374,10 @@ mqtt_tick(void)
 	double delay;
 	int n;
 
+	if (resume_wanted && !atomic_load(&pausing)) {
+		resume_wanted = false;
+		try_connect();
+	}
 	if (!atomic_exchange(&connect_failed, false) || retry_timer != 0)
 		return;
 	n = atomic_load(&connect_attempts);
@@ -464,9 +485,26 @@ mqtt_start(const struct config *c, const struct topic_sub *subs, size_t n,
 	MQTTAsync_setCallbacks(client, NULL, on_connection_lost, on_message,
 	    NULL);
 	MQTTAsync_setConnected(client, NULL, on_connected);
-	if (connect_now() != MQTTASYNC_SUCCESS)
-		atomic_store(&connect_failed, true);
+	try_connect();
 	return 0;
+}
+
+static void
+on_pause_done(void *ctx, MQTTAsync_successData *r)
+{
+	(void)ctx;
+	(void)r;
+	atomic_store(&pausing, false);
+	wake_main();
+}
+
+static void
+on_pause_failed(void *ctx, MQTTAsync_failureData *r)
+{
+	(void)ctx;
+	(void)r;
+	atomic_store(&pausing, false);
+	wake_main();
 }
 
 void
@@ -478,20 +516,30 @@ mqtt_pause(void)
 		return;
 	paused = true;
 	o.timeout = 0;
-	if (MQTTAsync_isConnected(client))
-		MQTTAsync_disconnect(client, &o);
+	o.onSuccess = on_pause_done;
+	o.onFailure = on_pause_failed;
+	atomic_store(&pausing, true);
+	if (!MQTTAsync_isConnected(client) ||
+	    MQTTAsync_disconnect(client, &o) != MQTTASYNC_SUCCESS)
+		atomic_store(&pausing, false);
 	atomic_store(&connected, false);
 	metrics_set(M_MQTT_CONNECTED, 0);
 }
 
+/* Connects again once the pause's disconnect has finished: a connect
+ * started while it is under way would be lost with it. mqtt_tick
+ * finishes what this cannot. */
 void
 mqtt_resume(void)
 {
 	if (!paused || client == NULL)
 		return;
 	paused = false;
-	if (connect_now() != MQTTASYNC_SUCCESS)
-		atomic_store(&connect_failed, true);
+	resume_wanted = true;
+	if (!atomic_load(&pausing)) {
+		resume_wanted = false;
+		try_connect();
+	}
 }
 
 int
