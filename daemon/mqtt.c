@@ -28,7 +28,9 @@ static MQTTAsync		 client;
 static const struct config	*cfg;
 static struct queue		*inbox;
 static struct journal		*journal;
-static bool			 paused;
+static atomic_bool		 paused;
+
+static void	pause_connection(void);
 static char			 status_topic[512];
 static char			 shown_url[512];	/* no user:password */
 static void			(*wake_main)(void);
@@ -274,6 +276,12 @@ on_connected(void *ctx, char *cause)
 
 	(void)ctx;
 	(void)cause;
+	if (atomic_load(&paused)) {
+		/* The pause came while this connect was under way. */
+		log_info("mqtt: connected while intake is paused; leaving");
+		pause_connection();
+		return;
+	}
 	atomic_store(&connected, true);
 	metrics_set(M_MQTT_CONNECTED, 1);
 	if (atomic_fetch_add(&connects, 1) > 0)
@@ -507,14 +515,12 @@ on_pause_failed(void *ctx, MQTTAsync_failureData *r)
 	wake_main();
 }
 
-void
-mqtt_pause(void)
+/* Starts the disconnect of a pause; any thread. */
+static void
+pause_connection(void)
 {
 	MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
 
-	if (paused || client == NULL)
-		return;
-	paused = true;
 	o.timeout = 0;
 	o.onSuccess = on_pause_done;
 	o.onFailure = on_pause_failed;
@@ -526,15 +532,24 @@ mqtt_pause(void)
 	metrics_set(M_MQTT_CONNECTED, 0);
 }
 
+void
+mqtt_pause(void)
+{
+	if (atomic_load(&paused) || client == NULL)
+		return;
+	atomic_store(&paused, true);
+	pause_connection();
+}
+
 /* Connects again once the pause's disconnect has finished: a connect
  * started while it is under way would be lost with it. mqtt_tick
  * finishes what this cannot. */
 void
 mqtt_resume(void)
 {
-	if (!paused || client == NULL)
+	if (!atomic_load(&paused) || client == NULL)
 		return;
-	paused = false;
+	atomic_store(&paused, false);
 	resume_wanted = true;
 	if (!atomic_load(&pausing)) {
 		resume_wanted = false;

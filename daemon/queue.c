@@ -93,6 +93,24 @@ deadline_after(struct timespec *ts, int ms)
 	}
 }
 
+/* Doubles the ring, keeping the order. Called with the lock held. */
+static int
+grow(struct queue *q)
+{
+	size_t cap = q->capacity * 2;
+	struct message **slots = calloc(cap, sizeof(*slots));
+
+	if (slots == NULL)
+		return -1;
+	for (size_t i = 0; i < q->count; i++)
+		slots[i] = q->slots[(q->head + i) % q->capacity];
+	free(q->slots);
+	q->slots = slots;
+	q->capacity = cap;
+	q->head = 0;
+	return 0;
+}
+
 int
 queue_push(struct queue *q, struct message *m, int wait_ms)
 {
@@ -103,7 +121,7 @@ queue_push(struct queue *q, struct message *m, int wait_ms)
 	pthread_mutex_lock(&q->lock);
 	while (q->count == q->capacity && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&q->room, &q->lock, &deadline);
-	if (q->count == q->capacity) {
+	if (q->count == q->capacity && grow(q) == -1) {
 		pthread_mutex_unlock(&q->lock);
 		return -1;
 	}

@@ -26,8 +26,11 @@ struct queue;
 struct queue	*queue_new(size_t capacity);
 void		 queue_free(struct queue *);
 
-/* Appends m, waiting up to wait_ms for room. Returns 0, or -1 when the
- * queue stayed full (m is then still the caller's). Any thread. */
+/* Appends m, waiting up to wait_ms for room, then growing: a message
+ * already in the journal must not be handed back to paho, which would
+ * hold it in memory and offer it again only much later. The intake
+ * pause bounds how far it grows. Returns 0, or -1 when out of memory
+ * (m is then still the caller's). Any thread. */
 int		 queue_push(struct queue *, struct message *m, int wait_ms);
 
 /* Takes the oldest message, NULL when empty. Never blocks. */
