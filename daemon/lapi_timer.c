@@ -359,16 +359,7 @@ static void
 put_quoted(FILE *f, const char *s)
 {
 	fputc('"', f);
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
+	log_json_string(f, s);
 	fputc('"', f);
 }
 

@@ -52,10 +52,8 @@ format_time(char *buf, size_t size)
 	snprintf(buf + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
-/* Writes s as the body of a JSON string: records must stay one line and
- * valid JSON whatever a rule logs. */
-static void
-put_json_string(FILE *f, const char *s)
+void
+log_json_string(FILE *f, const char *s)
 {
 	for (; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
@@ -86,19 +84,19 @@ write_json(FILE *f, const char *when, enum log_level level,
 	    level_names[level]);
 	if (o != NULL && o->rule != NULL) {
 		fputs(",\"rule\":\"", f);
-		put_json_string(f, o->rule);
+		log_json_string(f, o->rule);
 		fputc('"', f);
 	}
 	if (o != NULL && o->topic != NULL) {
 		fputs(",\"topic\":\"", f);
-		put_json_string(f, o->topic);
+		log_json_string(f, o->topic);
 		fputc('"', f);
 	}
 	if (o != NULL && o->http)
 		fprintf(f, ",\"status\":%ld,\"duration_ms\":%.1f", o->status,
 		    o->ms);
 	fputs(",\"message\":\"", f);
-	put_json_string(f, msg);
+	log_json_string(f, msg);
 	fputs("\"}\n", f);
 }
 

@@ -2,6 +2,8 @@
 #ifndef MQTTRULES_LOG_H
 #define MQTTRULES_LOG_H
 
+#include <stdio.h>
+
 enum log_level {
 	LOG_DEBUG,
 	LOG_INFO,
@@ -31,6 +33,10 @@ void	log_at(enum log_level, const struct log_origin *, const char *fmt, ...)
 #define log_info(...)	log_at(LOG_INFO, NULL, __VA_ARGS__)
 #define log_warn(...)	log_at(LOG_WARN, NULL, __VA_ARGS__)
 #define log_error(...)	log_at(LOG_ERROR, NULL, __VA_ARGS__)
+
+/* Writes s as the body of a JSON string (no quotes): escaped so that a
+ * record stays one line and valid JSON whatever a rule logs. */
+void	log_json_string(FILE *, const char *s);
 
 /* Copies url into buf without its query string and fragment, which may
  * hold tokens, and without user:password@. */
