@@ -1,14 +1,13 @@
 /* Named counters with optional sliding windows, shared by all rules. */
-#include <fcntl.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "counter.h"
+#include "path.h"
 
 #define SLOTS_MIN	16
 /* Far beyond any clock reading, near enough to zero that second
@@ -504,25 +503,16 @@ counter_save(struct counter_store *cs, const char *path)
 {
 	char tmp[4096];
 	FILE *f;
-	int fd, rc = 0;
+	int rc = 0;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd == -1 || (f = fdopen(fd, "wb")) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if ((f = path_replace_open(path, tmp, sizeof(tmp))) == NULL)
 		return -1;
-	}
 	fputs(save_magic, f);
 	for (size_t i = 0; i < cs->nslots && rc == 0; i++)
 		if (cs->slots[i] != NULL)
 			rc = save_entry(f, cs->slots[i]);
-	if (fflush(f) != 0 || fdatasync(fileno(f)) != 0)
-		rc = -1;
-	if (fclose(f) != 0 || rc == -1 || rename(tmp, path) == -1) {
-		remove(tmp);
+	if (path_replace_commit(f, tmp, path, rc == -1) == -1)
 		return -1;
-	}
 	cs->dirty = false;
 	return 0;
 }

@@ -51,6 +51,7 @@ struct journal {
 	bool		 dirty;
 	double		 last_sync;
 	size_t		 bytes;
+	size_t		 live_bytes;	/* of the unfinished arrivals */
 	uint64_t	 last_id;
 	struct live	*live;
 	size_t		 nlive, cap, ngone;
@@ -235,6 +236,7 @@ add_live(struct journal *j, uint64_t id, double time, char *record,
 	}
 	j->live[j->nlive++] = (struct live){ .id = id, .time = time,
 	    .record = record, .record_len = len };
+	j->live_bytes += len;
 	return 0;
 }
 
@@ -259,6 +261,7 @@ mark_gone(struct journal *j, struct live *l)
 {
 	uint64_t id = l->id;
 
+	j->live_bytes -= l->record_len;
 	live_clear(l);
 	l->id = id;
 	l->gone = true;
@@ -622,8 +625,6 @@ out:
 void
 journal_tick(struct journal *j, double now)
 {
-	size_t live_bytes = 0;
-
 	pthread_mutex_lock(&j->lock);
 	if (j->dirty && j->sync == JOURNAL_SYNC_PERIODIC &&
 	    now - j->last_sync >= 1) {
@@ -633,13 +634,10 @@ journal_tick(struct journal *j, double now)
 	}
 	if (j->ngone > 1024 && j->ngone * 2 > j->nlive)
 		squeeze(j);
-	if (j->bytes > COMPACT_MIN) {
-		for (size_t i = 0; i < j->nlive; i++)
-			live_bytes += j->live[i].record_len;
-		if (j->bytes > 4 * live_bytes && rewrite(j) == -1)
-			log_error("journal: %s: rewrite failed: %s", j->path,
-			    strerror(errno));
-	}
+	if (j->bytes > COMPACT_MIN && j->bytes > 4 * j->live_bytes &&
+	    rewrite(j) == -1)
+		log_error("journal: %s: rewrite failed: %s", j->path,
+		    strerror(errno));
 	pthread_mutex_unlock(&j->lock);
 }
 

@@ -1,11 +1,9 @@
 /* timer.every, timer.after and timer.cron: callbacks on the daemon's
  * clock, each run in its own coroutine. */
 #include <ctype.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <lauxlib.h>
@@ -15,6 +13,7 @@
 #include "json.h"
 #include "lapi.h"
 #include "log.h"
+#include "path.h"
 #include "rule.h"
 #include "timer.h"
 
@@ -374,15 +373,9 @@ lapi_timer_save(const char *path)
 {
 	char tmp[4096];
 	FILE *f;
-	int fd, rc = 0;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd == -1 || (f = fdopen(fd, "w")) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if ((f = path_replace_open(path, tmp, sizeof(tmp))) == NULL)
 		return -1;
-	}
 	for (struct ltimer *t = keyed; t != NULL; t = t->knext) {
 		fputs("{\"rule\":", f);
 		put_quoted(f, t->rule->name);
@@ -394,12 +387,8 @@ lapi_timer_save(const char *path)
 			fputs("null", f);
 		fputs("}\n", f);
 	}
-	if (fflush(f) != 0 || fdatasync(fileno(f)) != 0)
-		rc = -1;
-	if (fclose(f) != 0 || rc == -1 || rename(tmp, path) == -1) {
-		remove(tmp);
+	if (path_replace_commit(f, tmp, path, 0) == -1)
 		return -1;
-	}
 	keyed_dirty = false;
 	return 0;
 }
