@@ -30,6 +30,7 @@ struct config {
 	char	*daemon_state_dir;
 	long	 daemon_shutdown_timeout;
 	char	*daemon_metrics;
+	char	*daemon_journal;	/* on, off */
 	char	*daemon_journal_sync;	/* always, periodic, never */
 	long	 daemon_max_in_flight;
 

@@ -135,9 +135,12 @@ sleep_ms(struct queue *q, double until)
 	return (int)fmin(limit, MAX_SLEEP_MS);
 }
 
-/* Past [daemon] max_in_flight events held, the daemon leaves the broker,
- * which keeps what arrives for the persistent session; it comes back
- * once half of them are done. */
+/* At [daemon] max_in_flight events the loop stops taking messages; the
+ * queue then fills and holds up paho, which slows the broker down
+ * without leaving it. Only when that has lasted a whole queue wait (the
+ * targets are down, say) does the daemon leave the broker, which keeps
+ * what arrives for the persistent session; it comes back once half of
+ * the events held are done. */
 static void
 regulate_intake(const struct config *c, struct queue *q)
 {
@@ -145,8 +148,9 @@ regulate_intake(const struct config *c, struct queue *q)
 	size_t max = (size_t)c->daemon_max_in_flight;
 
 	intake_full = dispatch_in_flight() >= max;
-	if (!paused && held >= max) {
-		log_warn("loop: %zu events in flight, pausing intake", held);
+	if (!paused && queue_overflowing(q)) {
+		log_warn("loop: %zu events in flight, %zu waiting; pausing "
+		    "intake", dispatch_in_flight(), queue_depth(q));
 		mqtt_pause();
 		paused = true;
 	} else if (paused && held <= max / 2) {

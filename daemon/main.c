@@ -114,6 +114,8 @@ replay_journal(struct journal *j, struct rule_set *rs)
 	struct journal_pending *p;
 	size_t n;
 
+	if (j == NULL)
+		return;		/* [daemon] journal = off */
 	p = journal_take_pending(j, &n);
 	if (n > 0)
 		log_info("journal: %zu unfinished events from before, "
@@ -125,24 +127,31 @@ replay_journal(struct journal *j, struct rule_set *rs)
 	journal_pending_free(p, n);
 }
 
-static struct journal *
-open_state(const struct config *c)
+/* Opens the journal (unless [daemon] journal = off: *out stays NULL)
+ * and the dead-letter file. Returns -1 when the journal cannot open. */
+static int
+open_state(const struct config *c, struct journal **out)
 {
-	enum journal_sync sync = JOURNAL_SYNC_ALWAYS;
-	struct journal *j;
+	enum journal_sync sync = JOURNAL_SYNC_PERIODIC;
+	struct journal *j = NULL;
 	char err[512];
 
 	journal_sync_parse(c->daemon_journal_sync, &sync);
-	if ((j = journal_open(c->daemon_state_dir, sync, err,
+	if (strcmp(c->daemon_journal, "on") == 0 &&
+	    (j = journal_open(c->daemon_state_dir, sync, err,
 	    sizeof(err))) == NULL) {
 		log_error("journal: %s", err);
-		return NULL;
+		return -1;
 	}
+	if (j == NULL)
+		log_warn("[daemon] journal = off: events taken from the "
+		    "broker and not yet handled are lost if the daemon dies");
 	if (deadletter_open(c->daemon_state_dir) == -1)
 		log_error("%s/dead-letters.jsonl: cannot open",
 		    c->daemon_state_dir);
 	dispatch_setup(j);
-	return j;
+	*out = j;
+	return 0;
 }
 
 /* Counters from the last run, so that a restart does not reset the
@@ -201,7 +210,7 @@ run_daemon(const struct config *c, struct rule_set *rs,
 		log_error("%s", err);
 		goto out;
 	}
-	if ((j = open_state(c)) == NULL)
+	if (open_state(c, &j) == -1)
 		goto out;
 	counters_path = restore_counters(c, counters);
 	if ((timers_path = path_join(c->daemon_state_dir, "timers")) != NULL)

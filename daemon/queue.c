@@ -13,6 +13,8 @@ struct queue {
 	pthread_cond_t	  room;
 	struct message	**slots;
 	size_t		  capacity, head, count;
+	size_t		  base;		/* the capacity asked for */
+	bool		  overflowing;	/* grew past base, not yet drained */
 };
 
 struct message *
@@ -60,7 +62,7 @@ queue_new(size_t capacity)
 		free(q);
 		return NULL;
 	}
-	q->capacity = capacity;
+	q->capacity = q->base = capacity;
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->room, NULL);
 	return q;
@@ -119,8 +121,12 @@ queue_push(struct queue *q, struct message *m, int wait_ms)
 
 	deadline_after(&deadline, wait_ms);
 	pthread_mutex_lock(&q->lock);
-	while (q->count == q->capacity && rc != ETIMEDOUT)
+	/* Waiting here holds up paho's receive thread, so the broker sees
+	 * TCP back-pressure rather than a client that left. */
+	while (q->count >= q->base && !q->overflowing && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&q->room, &q->lock, &deadline);
+	if (q->count >= q->base)
+		q->overflowing = true;	/* the consumer is stuck: stop waiting */
 	if (q->count == q->capacity && grow(q) == -1) {
 		pthread_mutex_unlock(&q->lock);
 		return -1;
@@ -141,10 +147,23 @@ queue_pop(struct queue *q)
 		m = q->slots[q->head];
 		q->head = (q->head + 1) % q->capacity;
 		q->count--;
+		if (q->count <= q->base / 2)
+			q->overflowing = false;
 		pthread_cond_signal(&q->room);
 	}
 	pthread_mutex_unlock(&q->lock);
 	return m;
+}
+
+bool
+queue_overflowing(struct queue *q)
+{
+	bool b;
+
+	pthread_mutex_lock(&q->lock);
+	b = q->overflowing;
+	pthread_mutex_unlock(&q->lock);
+	return b;
 }
 
 size_t

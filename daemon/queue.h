@@ -28,10 +28,15 @@ void		 queue_free(struct queue *);
 
 /* Appends m, waiting up to wait_ms for room, then growing: a message
  * already in the journal must not be handed back to paho, which would
- * hold it in memory and offer it again only much later. The intake
- * pause bounds how far it grows. Returns 0, or -1 when out of memory
- * (m is then still the caller's). Any thread. */
+ * hold it in memory and offer it again only much later. Once a wait has
+ * run out the queue is overflowing: pushes stop waiting until it has
+ * drained to half its capacity, and the intake pause bounds how far it
+ * grows. Returns 0, or -1 when out of memory (m is then still the
+ * caller's). Any thread. */
 int		 queue_push(struct queue *, struct message *m, int wait_ms);
+
+/* Whether a push has waited in vain for room (see queue_push). */
+bool		 queue_overflowing(struct queue *);
 
 /* Takes the oldest message, NULL when empty. Never blocks. */
 struct message	*queue_pop(struct queue *);
