@@ -3,6 +3,7 @@
  * a wakeup from the MQTT thread or a signal needs it. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <string.h>
@@ -160,6 +161,29 @@ regulate_intake(const struct config *c, struct queue *q)
 	}
 }
 
+/* Once a burst is over (a second with nothing in flight or waiting),
+ * every rule state is collected in full and malloc hands its free pages
+ * back, so that the daemon at rest does not keep the burst's peak.
+ * Returns whether a rest is still to come. */
+static bool
+rest_after_burst(struct rule_set *rs, struct queue *q, double now)
+{
+	static double busy_at;	/* the last turn with work; 0 once rested */
+
+	if (dispatch_in_flight() > 0 || queue_depth(q) > 0) {
+		busy_at = now;
+		return true;
+	}
+	if (busy_at == 0)
+		return false;
+	if (now - busy_at < 1)
+		return true;
+	rule_set_collect(rs);
+	malloc_trim(0);
+	busy_at = 0;
+	return false;
+}
+
 /* Counters and keyed timers are saved at most once a second while they
  * change, and at exit: a crash loses at most the last second. */
 static void
@@ -207,6 +231,7 @@ turn(const struct config *c, struct rule_set *rs, struct queue *q,
 	struct curl_waitfd wfd = { .fd = signal_pipe[0],
 	    .events = CURL_WAIT_POLLIN };
 	struct message *m;
+	bool resting;
 	int ms;
 
 	mqtt_tick();
@@ -222,12 +247,14 @@ turn(const struct config *c, struct rule_set *rs, struct queue *q,
 	if (until == 0)
 		regulate_intake(c, q);
 	housekeeping(q, counters);
+	resting = rest_after_burst(rs, q, clock_now());
 	if (until > 0 && rule_set_running(rs) == 0 && queue_depth(q) == 0 &&
 	    dispatch_in_flight() == 0)
 		return 0;	/* drained: nothing left to wait for */
 	ms = sleep_ms(q, until);
-	if ((counter_dirty(counters) || lapi_timer_dirty()) && ms > 1000)
-		ms = 1000;	/* wake for the save */
+	if ((counter_dirty(counters) || lapi_timer_dirty() || resting) &&
+	    ms > 1000)
+		ms = 1000;	/* wake for the save or the rest */
 	curl_multi_poll(http_multi(), &wfd, 1, ms, NULL);
 	http_process();
 	return read_signals(c, rs, counters);

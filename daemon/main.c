@@ -28,9 +28,6 @@
 #define EXIT_USAGE	2
 #define EXIT_RUNTIME	3
 
-/* Messages the MQTT thread may hold for the main thread at once. */
-#define QUEUE_CAPACITY	1024
-
 struct options {
 	const char	*command;
 	const char	*config_path;
@@ -202,7 +199,10 @@ run_daemon(const struct config *c, struct rule_set *rs,
 	char err[512], *counters_path = NULL, *timers_path = NULL;
 	int rc = EXIT_RUNTIME;
 
-	if ((q = queue_new(QUEUE_CAPACITY)) == NULL || http_init(c) == -1) {
+	/* As many messages wait as may be in flight: enough to keep the
+	 * rules busy while paho is held up (see regulate_intake). */
+	if ((q = queue_new((size_t)c->daemon_max_in_flight)) == NULL ||
+	    http_init(c) == -1) {
 		log_error("cannot set up the queue or libcurl");
 		goto out;
 	}

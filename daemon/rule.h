@@ -107,6 +107,9 @@ void			 rule_subs_free(struct topic_sub *, size_t n);
 /* Coroutines alive across all rules. */
 size_t	rule_set_running(const struct rule_set *);
 
+/* A full garbage collection in every rule's state (after a burst). */
+void	rule_set_collect(struct rule_set *);
+
 /* Starts fn_ref of rule in a new coroutine with the values push puts on
  * the stack; d (may be NULL) is told when it ends, which may be before
  * rule_start returns. */

@@ -313,6 +313,13 @@ rule_set_running(const struct rule_set *rs)
 	return n;
 }
 
+void
+rule_set_collect(struct rule_set *rs)
+{
+	for (struct rule *r = rs->rules; r != NULL; r = r->next)
+		lua_gc(r->L, LUA_GCCOLLECT);
+}
+
 /* The handler's two arguments: the decoded payload (nil when it is not
  * JSON) and the msg table. */
 int

@@ -177,6 +177,18 @@ class Broker:
     def publish_json(self, topic, value):
         self.publish(topic, json.dumps(value))
 
+    def publish_lines(self, topic, payloads, qos=1):
+        """Publishes each payload (one-line str) as a message on topic,
+        in order, from one mosquitto_pub connection."""
+        done = subprocess.run(
+            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port),
+             "-q", str(qos), "-t", topic, "-l"],
+            input="".join(p + "\n" for p in payloads).encode(),
+            capture_output=True, timeout=30, start_new_session=True)
+        if done.returncode != 0:
+            raise RuntimeError("mosquitto_pub failed (%d): %s" % (
+                done.returncode, done.stderr.decode(errors="replace")))
+
 
 class Subscriber:
     """mosquitto_sub on one filter, started and subscribed before start()

@@ -194,7 +194,7 @@ class StandIn:
 
     Each recorded request is a dict: method, path (with query), service,
     headers (names in lower case), raw (bytes), body (text), json (parsed
-    or None), time, and status once answered.
+    or None), time, and status and answered (its time) once answered.
     """
 
     def __init__(self, port=0, collections=None, tokens=None, echo=None,
@@ -340,6 +340,7 @@ class StandIn:
             self._append(req, status)
         with self._cond:
             req["status"] = status
+            req["answered"] = time.time()
             self._cond.notify_all()
 
     def _print(self, req, status):
