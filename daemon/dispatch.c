@@ -95,7 +95,8 @@ share_finished(struct share *s)
 		}
 	} else
 		metrics_add(M_EVENTS_HANDLED, s->rule, 1);
-	if (journal != NULL && ev->m->id != 0)
+	/* The last rule's mark is the event's own (event_finished). */
+	if (journal != NULL && ev->m->id != 0 && ev->rules_left > 1)
 		journal_done(journal, ev->m->id, s->rule);
 	share_free(s);
 	if (--ev->rules_left == 0)

@@ -31,6 +31,7 @@ static const char	magic[] = "mqttrules-journal 1\n";
 
 #define HEADER		8
 #define COMPACT_MIN	(1 << 20)	/* bytes before a rewrite pays */
+#define MARKS_MAX	(64 << 10)	/* done records held back at most */
 
 /* An unfinished event: its arrival record, kept to rewrite the file. */
 struct live {
@@ -57,6 +58,8 @@ struct journal {
 	size_t		 nlive, cap, ngone;
 	struct journal_pending *pending;
 	size_t		 npending;
+	char		*marks;		/* done records not yet written */
+	size_t		 marks_len, marks_cap;
 };
 
 static uint32_t	crc_table[256];
@@ -190,6 +193,38 @@ append(struct journal *j, const char *r, size_t len)
 	j->bytes += len;
 	j->dirty = true;
 	return 0;
+}
+
+/* Done records wait in memory and go out in one write per loop turn:
+ * one system call instead of one or two per event. */
+static int
+flush_marks(struct journal *j)
+{
+	int rc;
+
+	if (j->marks_len == 0)
+		return 0;
+	rc = append(j, j->marks, j->marks_len);
+	j->marks_len = 0;
+	return rc;
+}
+
+static int
+hold_mark(struct journal *j, const char *r, size_t len)
+{
+	if (j->marks_len + len > j->marks_cap) {
+		size_t cap = j->marks_len + len > MARKS_MAX ?
+		    j->marks_len + len : MARKS_MAX;
+		char *p = realloc(j->marks, cap);
+
+		if (p == NULL)
+			return append(j, r, len);
+		j->marks = p;
+		j->marks_cap = cap;
+	}
+	memcpy(j->marks + j->marks_len, r, len);
+	j->marks_len += len;
+	return j->marks_len >= MARKS_MAX ? flush_marks(j) : 0;
 }
 
 /* Live events are kept in id order: ids only grow. */
@@ -423,6 +458,8 @@ rewrite(struct journal *j)
 	int fd;
 	struct stat st;
 
+	if (flush_marks(j) == -1)
+		return -1;
 	squeeze(j);
 	fd = open(j->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0600);
@@ -559,10 +596,12 @@ journal_close(struct journal *j)
 	if (j == NULL)
 		return;
 	if (j->fd != -1) {
+		flush_marks(j);
 		if (j->dirty)
 			fdatasync(j->fd);
 		close(j->fd);
 	}
+	free(j->marks);
 	for (size_t i = 0; i < j->nlive; i++)
 		live_clear(&j->live[i]);
 	free(j->live);
@@ -611,7 +650,7 @@ journal_done(struct journal *j, uint64_t id, const char *rule)
 	if ((l = find_live(j, id)) == NULL)
 		goto out;
 	r = done_record(id, rule, &len);
-	rc = r == NULL ? -1 : append(j, r, len);
+	rc = r == NULL ? -1 : hold_mark(j, r, len);
 	free(r);
 	if (rule == NULL)
 		mark_gone(j, l);
@@ -626,6 +665,8 @@ void
 journal_tick(struct journal *j, double now)
 {
 	pthread_mutex_lock(&j->lock);
+	if (flush_marks(j) == -1)
+		log_error("journal: %s: %s", j->path, strerror(errno));
 	if (j->dirty && j->sync == JOURNAL_SYNC_PERIODIC &&
 	    now - j->last_sync >= 1) {
 		fdatasync(j->fd);

@@ -44,12 +44,13 @@ void			 journal_pending_free(struct journal_pending *,
 int	journal_arrived(struct journal *, struct message *m);
 
 /* Records that rule is done with event id, or (rule NULL) that every
- * rule is; no sync, since losing it only means doing the work again.
- * Main thread. */
+ * rule is. The record is written at the next journal_tick (or sooner,
+ * once 64 KiB of them wait), not synced: losing it only means doing the
+ * work again. Main thread. */
 int	journal_done(struct journal *, uint64_t id, const char *rule);
 
-/* Main thread, once per loop turn: the periodic sync, and a rewrite
- * once finished events make up most of the file. */
+/* Main thread, once per loop turn: the done records, the periodic sync,
+ * and a rewrite once finished events make up most of the file. */
 void	journal_tick(struct journal *, double now);
 
 /* For metrics: file size, and the arrival time of the oldest

@@ -198,6 +198,48 @@ test_another_version_is_refused_and_kept(void **state)
 	unlink(path);
 }
 
+/* Unfinished events in what a kill -9 would leave: the file as it is
+ * now, copied and opened elsewhere. */
+static size_t
+pending_in_copy(void)
+{
+	char cmd[512], copy[80], err[256];
+	struct journal *j;
+	struct journal_pending *p;
+	size_t n;
+
+	snprintf(copy, sizeof(copy), "%s/copy", dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir %s && cp %s/journal %s/",
+	    copy, copy, dir, copy);
+	assert_int_equal(system(cmd), 0);
+	j = journal_open(copy, JOURNAL_SYNC_ALWAYS, err, sizeof(err));
+	assert_non_null(j);
+	p = journal_take_pending(j, &n);
+	journal_pending_free(p, n);
+	journal_close(j);
+	return n;
+}
+
+static void
+test_arrivals_are_on_file_at_once_done_marks_at_the_tick(void **state)
+{
+	struct journal *j = open_journal();
+	struct journal_pending *p;
+	size_t n;
+	uint64_t a;
+
+	(void)state;
+	p = journal_take_pending(j, &n);
+	journal_pending_free(p, n);
+	a = arrive(j, "t/f", "x");
+	assert_int_equal(pending_in_copy(), 1);
+	assert_int_equal(journal_done(j, a, NULL), 0);
+	assert_int_equal(pending_in_copy(), 1);
+	journal_tick(j, 2);
+	assert_int_equal(pending_in_copy(), 0);
+	journal_close(j);
+}
+
 int
 main(void)
 {
@@ -207,6 +249,8 @@ main(void)
 		cmocka_unit_test(test_a_torn_last_record_is_cut),
 		cmocka_unit_test(test_finished_events_are_rewritten_away),
 		cmocka_unit_test(test_another_version_is_refused_and_kept),
+		cmocka_unit_test(
+		    test_arrivals_are_on_file_at_once_done_marks_at_the_tick),
 	};
 
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);
