@@ -21,7 +21,8 @@
 #define RETRY_AFTER_MAX	600	/* a server's Retry-After, honoured up to */
 
 struct transfer {
-	CURL		*easy;
+	CURL		*easy;		/* only while in libcurl */
+	long		 timeout;
 	char		*method, *url, *body, *rule, *topic;
 	size_t		 body_len;
 	struct curl_slist *headers;
@@ -52,12 +53,21 @@ static http_answer_fn	*answerer;
 static int		 active, max_active;
 static struct transfer	*waiting_head, **waiting_tail = &waiting_head;
 
+/* Easy handles of finished attempts, kept for the next ones: a handle
+ * is a few kB, made once per connection slot rather than once per
+ * request, and its buffers are not churned through the heap. */
+static CURL		**idle_handles;
+static int		  nidle;
+
 int
 http_init(const struct config *c)
 {
 	if ((multi = curl_multi_init()) == NULL)
 		return -1;
 	max_active = (int)c->http_max_connections;
+	if ((idle_handles = calloc((size_t)max_active,
+	    sizeof(*idle_handles))) == NULL)
+		return -1;
 	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS,
 	    c->http_max_connections);
 	if (c->http_allow_hosts[0] != '\0' &&
@@ -182,22 +192,38 @@ set_method(struct transfer *t)
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->method);
 }
 
+static CURL *
+take_handle(void)
+{
+	if (nidle == 0)
+		return curl_easy_init();
+	curl_easy_reset(idle_handles[--nidle]);
+	return idle_handles[nidle];
+}
+
+static void
+give_back_handle(CURL *e)
+{
+	if (nidle < max_active)
+		idle_handles[nidle++] = e;
+	else
+		curl_easy_cleanup(e);
+}
+
+/* Gives t an easy handle set up for its next attempt. */
 static int
-setup_easy(struct transfer *t, long timeout)
+setup_easy(struct transfer *t)
 {
 	CURL *e;
 
-	if ((e = t->easy = curl_easy_init()) == NULL)
+	if ((e = t->easy = take_handle()) == NULL)
 		return -1;
-	/* libcurl would add "Expect: 100-continue" to larger bodies and
-	 * stall a second on servers that ignore it. */
-	t->headers = curl_slist_append(t->headers, "Expect:");
 	curl_easy_setopt(e, CURLOPT_URL, t->url);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT, timeout);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, timeout);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, t->timeout);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, t->timeout);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_response_data);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
@@ -234,6 +260,21 @@ http_set_answerer(http_answer_fn *fn)
 
 static void on_attempt_done(struct transfer *, CURLcode, long, long);
 
+/* Hands t to libcurl for an attempt. */
+static int
+enter_curl(struct transfer *t)
+{
+	if (setup_easy(t) == -1)
+		return -1;
+	if (curl_multi_add_handle(multi, t->easy) != CURLM_OK) {
+		give_back_handle(t->easy);
+		t->easy = NULL;
+		return -1;
+	}
+	active++;
+	return 0;
+}
+
 static void
 on_answer_due(void *ctx)
 {
@@ -267,10 +308,7 @@ launch(struct transfer *t)
 		waiting_tail = &t->next_waiting;
 		return 0;
 	}
-	if (curl_multi_add_handle(multi, t->easy) != CURLM_OK)
-		return -1;
-	active++;
-	return 0;
+	return enter_curl(t);
 }
 
 /* Starts waiting transfers while there are free slots. */
@@ -285,9 +323,7 @@ start_waiting(void)
 			waiting_tail = &waiting_head;
 		t->waiting = false;
 		t->started = clock_now();
-		if (curl_multi_add_handle(multi, t->easy) == CURLM_OK)
-			active++;
-		else
+		if (enter_curl(t) == -1)
 			on_attempt_done(t, CURLE_FAILED_INIT, 0, 0);
 	}
 }
@@ -297,20 +333,24 @@ http_start(const struct http_spec *s, http_done_fn *done, void *ctx,
     char *err, size_t size)
 {
 	struct transfer *t;
+	struct curl_slist *headers;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
 		curl_slist_free_all(s->headers);
 		snprintf(err, size, "out of memory");
 		return -1;
 	}
-	t->headers = s->headers;
+	/* libcurl would add "Expect: 100-continue" to larger bodies and
+	 * stall a second on servers that ignore it. */
+	headers = curl_slist_append(s->headers, "Expect:");
+	t->headers = headers != NULL ? headers : s->headers;
 	t->retries = s->retries;
+	t->timeout = s->timeout;
 	t->done = done;
 	t->ctx = ctx;
 	if (!host_allowed(s->url, err, size))
 		goto fail;
-	if (copy_spec(t, s) == -1 || setup_easy(t, s->timeout) == -1 ||
-	    launch(t) == -1) {
+	if (headers == NULL || copy_spec(t, s) == -1 || launch(t) == -1) {
 		snprintf(err, size, "could not start the request");
 		goto fail;
 	}
@@ -424,6 +464,8 @@ on_transfer_done(CURL *easy, CURLcode rc)
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after);
 	curl_multi_remove_handle(multi, easy);
+	give_back_handle(easy);
+	t->easy = NULL;
 	active--;
 	on_attempt_done(t, rc, status, (long)retry_after);
 	start_waiting();
@@ -447,6 +489,13 @@ http_pending(void)
 	return pending;
 }
 
+void
+http_rest(void)
+{
+	while (nidle > 0)
+		curl_easy_cleanup(idle_handles[--nidle]);
+}
+
 /* Drops what is still in flight without calling back: the callers are
  * gone by then. */
 void
@@ -459,10 +508,13 @@ http_shutdown(void)
 			timer_cancel(t->retry_timer);
 		else if (t->attempt_timer != 0)
 			timer_cancel(t->attempt_timer);
-		else if (!t->waiting)
+		else if (t->easy != NULL)
 			curl_multi_remove_handle(multi, t->easy);
 		transfer_free(t);
 	}
+	http_rest();
+	free(idle_handles);
+	idle_handles = NULL;
 	if (multi != NULL)
 		curl_multi_cleanup(multi);
 	multi = NULL;

@@ -47,6 +47,10 @@ void	http_process(void);
 /* Requests started and not yet done, retry waits included. */
 int	http_pending(void);
 
+/* Frees the easy handles kept for reuse (when the daemon is at rest);
+ * open connections stay in the multi handle's cache. */
+void	http_rest(void);
+
 /* Answers one attempt in place of the network (mqttrules test): sets
  * *status and a malloc'd *body. */
 typedef void	http_answer_fn(const struct log_origin *,

@@ -162,8 +162,8 @@ regulate_intake(const struct config *c, struct queue *q)
 }
 
 /* Once a burst is over (a second with nothing in flight or waiting),
- * every rule state is collected in full and malloc hands its free pages
- * back, so that the daemon at rest does not keep the burst's peak.
+ * every rule state is collected in full, idle curl handles are freed
+ * (their connections stay) and malloc hands its free pages back, so that the daemon at rest does not keep the burst's peak.
  * Returns whether a rest is still to come. */
 static bool
 rest_after_burst(struct rule_set *rs, struct queue *q, double now)
@@ -179,6 +179,7 @@ rest_after_burst(struct rule_set *rs, struct queue *q, double now)
 	if (now - busy_at < 1)
 		return true;
 	rule_set_collect(rs);
+	http_rest();
 	malloc_trim(0);
 	busy_at = 0;
 	return false;
