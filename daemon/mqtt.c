@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "mqtt.h"
 #include "queue.h"
+#include "redelivery.h"
 #include "timer.h"
 #include "topic.h"
 
@@ -50,6 +51,8 @@ static atomic_bool		 connected;
 static atomic_bool		 connect_failed;
 static atomic_bool		 disconnected;
 static atomic_int		 connects;
+static atomic_uint		 connection;	/* grows with every connect */
+static struct redelivery	 taken;		/* receive thread only */
 static atomic_bool		 pausing;	/* pause's disconnect pending */
 static bool			 resume_wanted;
 static uint64_t			 retry_timer;
@@ -76,6 +79,20 @@ mqtt_paho_uri(const char *url)
 	return NULL;
 }
 
+/* A message the broker sends again although it was taken (see
+ * redelivery.h) is acknowledged and not handled twice. */
+static bool
+already_taken(const MQTTAsync_message *pm, const struct message *m)
+{
+	if (!pm->dup || pm->qos == 0 ||
+	    !redelivery_seen(&taken, pm->msgid, atomic_load(&connection),
+	    m->topic, m->payload, m->payload_len))
+		return false;
+	log_info("mqtt: message %d on %s sent again after a reconnect; "
+	    "already taken, so not handled twice", pm->msgid, m->topic);
+	return true;
+}
+
 static int
 on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *pm)
 {
@@ -89,6 +106,10 @@ on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *pm)
 	    pm->retained != 0, clock_now());
 	if (t != topic)
 		free(t);
+	if (m != NULL && already_taken(pm, m)) {
+		message_free(m);
+		goto taken;
+	}
 	/* paho acknowledges QoS 1 once this returns (unless it queued the
 	 * message itself first): the journal has it on disk before. */
 	if (m != NULL && journal != NULL && journal_arrived(journal, m) == -1) {
@@ -96,12 +117,16 @@ on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *pm)
 		message_free(m);
 		return 0;
 	}
+	if (pm->qos > 0 && m != NULL)
+		redelivery_taken(&taken, pm->msgid, atomic_load(&connection),
+		    m->topic, m->payload, m->payload_len);
 	if (m == NULL || queue_push(inbox, m, QUEUE_WAIT_MS) == -1) {
 		message_free(m);
 		wake_main();
 		return 0;	/* paho keeps it and offers it again */
 	}
 	wake_main();
+taken:
 	MQTTAsync_freeMessage(&pm);
 	MQTTAsync_free(topic);
 	return 1;
@@ -276,6 +301,7 @@ on_connected(void *ctx, char *cause)
 
 	(void)ctx;
 	(void)cause;
+	atomic_fetch_add(&connection, 1);
 	if (atomic_load(&paused)) {
 		/* The pause came while this connect was under way. */
 		log_info("mqtt: connected while intake is paused; leaving");
