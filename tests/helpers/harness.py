@@ -25,7 +25,8 @@ import uuid
 HELPERS = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HELPERS))
 
-import stand_in  # noqa: E402  (needs the path above)
+import cutter  # noqa: E402  (needs the path above)
+import stand_in  # noqa: E402
 
 SOURCE_DIR = pathlib.Path(os.environ.get("MQTTRULES_SOURCE_DIR")
                           or HELPERS.parent.parent)
@@ -369,6 +370,8 @@ class Daemon:
 class Rig:
     """Broker, stand-in and daemon for one test, as a context manager.
 
+    cutter: put a cutter.Cutter between the daemon and the broker (as
+    rig.cutter). session: the daemon's [mqtt] session.
     env overrides the rules' settings (by default pointed at the
     stand-in). On leaving, the daemon must exit 0 on SIGTERM within 15 s
     with no sanitizer or runtime error in its output; otherwise, or when
@@ -376,12 +379,15 @@ class Rig:
     """
 
     def __init__(self, env=None, rules_dir=None, collections=None,
-                 tokens=None, metrics=""):
+                 tokens=None, metrics="", cutter=False, session="clean"):
         self.extra_env = dict(env or {})
         self.rules_dir = pathlib.Path(rules_dir or RULES_DIR)
         self.collections = collections
         self.tokens = tokens
         self.metrics = metrics
+        self.use_cutter = cutter
+        self.session = session
+        self.cutter = None
         self.workdir = None
         self.http = None
         self.broker = None
@@ -403,9 +409,13 @@ class Rig:
             self.http = stand_in.StandIn(collections=self.collections,
                                          tokens=self.tokens).start()
             self.broker = Broker(self.workdir).start()
-            self.daemon = Daemon(self.workdir, self.broker.port,
-                                 self.rules_dir, self.rule_env(),
-                                 metrics=self.metrics)
+            port = self.broker.port
+            if self.use_cutter:
+                self.cutter = cutter.Cutter(port)
+                port = self.cutter.port
+            self.daemon = Daemon(self.workdir, port, self.rules_dir,
+                                 self.rule_env(), metrics=self.metrics,
+                                 session=self.session)
             self.daemon.start()
         except BaseException:
             self._report("set-up failed")
@@ -436,6 +446,8 @@ class Rig:
             sub.stop()
         if self.daemon is not None:
             self.daemon.stop()
+        if self.cutter is not None:
+            self.cutter.close()
         if self.broker is not None:
             self.broker.stop()
         if self.http is not None:
