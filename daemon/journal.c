@@ -682,6 +682,24 @@ journal_tick(struct journal *j, double now)
 	pthread_mutex_unlock(&j->lock);
 }
 
+void
+journal_rest(struct journal *j)
+{
+	pthread_mutex_lock(&j->lock);
+	if (flush_marks(j) == -1)
+		log_error("journal: %s: %s", j->path, strerror(errno));
+	free(j->marks);
+	j->marks = NULL;
+	j->marks_cap = 0;
+	squeeze(j);
+	if (j->nlive == 0) {
+		free(j->live);
+		j->live = NULL;
+		j->cap = 0;
+	}
+	pthread_mutex_unlock(&j->lock);
+}
+
 size_t
 journal_bytes(struct journal *j)
 {

@@ -53,6 +53,10 @@ int	journal_done(struct journal *, uint64_t id, const char *rule);
  * and a rewrite once finished events make up most of the file. */
 void	journal_tick(struct journal *, double now);
 
+/* Frees the buffers a burst grew once nothing is left in flight (the
+ * daemon at rest). Main thread. */
+void	journal_rest(struct journal *);
+
 /* For metrics: file size, and the arrival time of the oldest
  * unfinished event (0 when none). */
 size_t	journal_bytes(struct journal *);
