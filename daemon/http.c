@@ -37,7 +37,6 @@ struct transfer {
 	uint64_t	 retry_timer;	/* 0 unless waiting to retry */
 	uint64_t	 attempt_timer;	/* 0 unless an answer is due */
 	struct transfer	*next_waiting;	/* for a connection slot */
-	bool		 waiting;
 	struct transfer	*prev, *next;	/* every live transfer */
 };
 
@@ -302,7 +301,6 @@ launch(struct transfer *t)
 		return (t->attempt_timer = timer_add(t->started, on_answer_due,
 		    t, NULL)) != 0 ? 0 : -1;
 	if (active >= max_active) {
-		t->waiting = true;
 		t->next_waiting = NULL;
 		*waiting_tail = t;
 		waiting_tail = &t->next_waiting;
@@ -321,7 +319,6 @@ start_waiting(void)
 		waiting_head = t->next_waiting;
 		if (waiting_head == NULL)
 			waiting_tail = &waiting_head;
-		t->waiting = false;
 		t->started = clock_now();
 		if (enter_curl(t) == -1)
 			on_attempt_done(t, CURLE_FAILED_INIT, 0, 0);

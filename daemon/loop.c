@@ -164,8 +164,8 @@ regulate_intake(const struct config *c, struct queue *q)
 /* Once a burst is over (a second with nothing in flight or waiting),
  * every rule state is collected in full, idle curl handles and the
  * journal's buffers are freed (connections stay) and malloc hands its
- * free pages back, so that the daemon at rest does not keep the burst's peak.
- * Returns whether a rest is still to come. */
+ * free pages back, so that the daemon at rest does not keep the
+ * burst's peak. Returns whether a rest is still to come. */
 static bool
 rest_after_burst(struct rule_set *rs, struct queue *q, double now)
 {
