@@ -84,10 +84,14 @@ mqtt_paho_uri(const char *url)
 static bool
 already_taken(const MQTTAsync_message *pm, const struct message *m)
 {
+	unsigned int now = atomic_load(&connection);
+
 	if (!pm->dup || pm->qos == 0 ||
-	    !redelivery_seen(&taken, pm->msgid, atomic_load(&connection),
-	    m->topic, m->payload, m->payload_len))
+	    !redelivery_seen(&taken, pm->msgid, now, m->topic, m->payload,
+	    m->payload_len))
 		return false;
+	redelivery_taken(&taken, pm->msgid, now, m->topic, m->payload,
+	    m->payload_len);
 	log_info("mqtt: message %d on %s sent again after a reconnect; "
 	    "already taken, so not handled twice", pm->msgid, m->topic);
 	return true;

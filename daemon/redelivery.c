@@ -57,7 +57,7 @@ redelivery_seen(const struct redelivery *r, int msgid, uint32_t connection,
 	for (size_t i = 0; i < REDELIVERY_SLOTS; i++) {
 		const struct redelivery_slot *s = &r->slot[i];
 
-		if (s->msgid == msgid && s->connection < connection &&
+		if (s->msgid == msgid && s->connection + 1 == connection &&
 		    s->hash == h)
 			return true;
 	}

@@ -26,16 +26,19 @@ struct redelivery {
 	size_t			next;
 };
 
-/* Remembers a message taken on connection (a number that grows with
- * every connect), replacing the oldest one remembered. */
+/* Remembers a message taken on connection (a number that grows by one
+ * with every connect), replacing the oldest one remembered. */
 void	redelivery_taken(struct redelivery *, int msgid, uint32_t connection,
 	    const char *topic, const void *payload, size_t len);
 
-/* Whether a message with the DUP flag is one taken on an earlier
- * connection: same packet identifier, topic and payload. A broker that
- * reused the identifier for an identical message within the last
- * REDELIVERY_SLOTS messages would fool it; mosquitto hands identifiers
- * out in turn, 65535 before one comes back. */
+/* Whether a message with the DUP flag is one taken on the connection
+ * before this one: same packet identifier, topic and payload. Only the
+ * one before: across a broker restart identifiers start again (or go
+ * back to the last saved state) and a new message may carry an old
+ * one's identifier, but it can come back with DUP only on the
+ * connection after the one that lost it. A resend is recorded again
+ * (redelivery_taken) in case this connection drops its
+ * acknowledgement too. */
 bool	redelivery_seen(const struct redelivery *, int msgid,
 	    uint32_t connection, const char *topic, const void *payload,
 	    size_t len);

@@ -1,6 +1,7 @@
 """A TCP relay on 127.0.0.1 between the daemon and the broker that can
-lose what the daemon sends and cut the connection: a network fault,
-injected below MQTT, which passes through unread."""
+lose what either side sends and cut the connection: a network fault,
+injected below MQTT, which passes through unread. target_port may be
+changed (a broker restarted elsewhere) for the connections to come."""
 
 import socket
 import threading
@@ -11,6 +12,7 @@ class Cutter:
     def __init__(self, target_port):
         self.target_port = target_port
         self.drop_upstream = False  # lose the daemon's bytes when set
+        self.drop_downstream = False  # lose the broker's bytes when set
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -49,7 +51,7 @@ class Cutter:
                 data = b""
             if not data:
                 break
-            if upstream and self.drop_upstream:
+            if self.drop_upstream if upstream else self.drop_downstream:
                 continue
             try:
                 dst.sendall(data)

@@ -1,7 +1,9 @@
 """Integration: a message the daemon has taken and handled, whose
 acknowledgement the broker never got (the connection was cut first), is
-sent again by the broker after the reconnect, and is not handled twice.
-The cut is made by a TCP relay between daemon and broker."""
+sent again by the broker after the reconnect, and is not handled twice;
+while a new message that merely looks the same (same packet identifier,
+topic and payload, after a broker restart) is handled. The cuts are made
+by a TCP relay between daemon and broker."""
 
 import json
 import pathlib
@@ -43,6 +45,30 @@ class Redelivery(unittest.TestCase):
                               what="the next forward")
             self.assertEqual(
                 len(rig.log_lines("sent again after a reconnect")), 1)
+
+    def test_a_new_message_with_an_old_identifier_is_handled(self):
+        # The broker restarts without its store: packet identifiers
+        # start again, so the next message to the daemon carries the
+        # identifier, topic and payload of the one before the restart.
+        # It is lost in transit and comes back with DUP after a cut.
+        payload = json.dumps(harness.sample(PAGEVIEW))
+        with harness.Rig(cutter=True, session="persistent") as rig:
+            rig.broker.publish(PAGEVIEW, payload)
+            rig.wait_requests(lambda rs: len(forwards(rs)) == 1,
+                              what="the first forward")
+            rig.broker.stop()
+            rig.broker.start()
+            rig.cutter.target_port = rig.broker.port
+            rig.wait_log("reconnected to mqtt://", timeout=30)
+            rig.wait_log("subscribed to", count=2, timeout=10)
+            rig.cutter.drop_downstream = True   # the PUBLISH gets lost
+            rig.broker.publish(PAGEVIEW, payload)
+            time.sleep(0.5)
+            rig.cutter.cut()
+            rig.cutter.drop_downstream = False
+            rig.wait_requests(lambda rs: len(forwards(rs)) == 2,
+                              timeout=20, what="the resent message")
+            self.assertEqual(rig.log_lines("sent again"), [])
 
 
 if __name__ == "__main__":

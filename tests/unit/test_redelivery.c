@@ -21,14 +21,19 @@ fresh(void)
 }
 
 static void
-test_a_resend_on_a_later_connection_is_recognised(void **state)
+test_a_resend_on_the_next_connection_is_recognised(void **state)
 {
 	struct redelivery *r = fresh();
 
 	(void)state;
 	redelivery_taken(r, 11, 1, "kompose/a", "{\"n\":1}", 7);
 	assert_true(redelivery_seen(r, 11, 2, "kompose/a", "{\"n\":1}", 7));
-	assert_true(redelivery_seen(r, 11, 5, "kompose/a", "{\"n\":1}", 7));
+	/* Later than that, the identifier may be a new message's (a broker
+	 * restarted in between): not a resend. */
+	assert_false(redelivery_seen(r, 11, 3, "kompose/a", "{\"n\":1}", 7));
+	/* A resend recorded again is recognised on the connection after. */
+	redelivery_taken(r, 11, 2, "kompose/a", "{\"n\":1}", 7);
+	assert_true(redelivery_seen(r, 11, 3, "kompose/a", "{\"n\":1}", 7));
 	free(r);
 }
 
@@ -75,7 +80,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(
-		    test_a_resend_on_a_later_connection_is_recognised),
+		    test_a_resend_on_the_next_connection_is_recognised),
 		cmocka_unit_test(test_anything_else_is_a_new_message),
 		cmocka_unit_test(test_the_oldest_are_forgotten),
 	};
