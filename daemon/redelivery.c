@@ -37,29 +37,24 @@ void
 redelivery_taken(struct redelivery *r, int msgid, uint32_t connection,
     const char *topic, const void *payload, size_t len)
 {
-	struct redelivery_slot *s = &r->slot[r->next];
+	struct redelivery_slot *s = &r->slot[msgid % REDELIVERY_SLOTS];
 
+	if (msgid <= 0)
+		return;
 	s->hash = hash_message(topic, payload, len);
 	s->connection = connection;
 	s->msgid = msgid;
-	r->next = (r->next + 1) % REDELIVERY_SLOTS;
 }
 
 bool
 redelivery_seen(const struct redelivery *r, int msgid, uint32_t connection,
     const char *topic, const void *payload, size_t len)
 {
-	uint64_t h;
+	const struct redelivery_slot *s;
 
-	if (msgid == 0)
+	if (msgid <= 0)
 		return false;
-	h = hash_message(topic, payload, len);
-	for (size_t i = 0; i < REDELIVERY_SLOTS; i++) {
-		const struct redelivery_slot *s = &r->slot[i];
-
-		if (s->msgid == msgid && s->connection + 1 == connection &&
-		    s->hash == h)
-			return true;
-	}
-	return false;
+	s = &r->slot[msgid % REDELIVERY_SLOTS];
+	return s->msgid == msgid && s->connection + 1 == connection &&
+	    s->hash == hash_message(topic, payload, len);
 }

@@ -4,7 +4,8 @@
  * closes (the intake pause, a network cut) between the arrival callback
  * and the PUBACK reaching the broker, MQTT 3.1.1 has the broker resend
  * it with the DUP flag and the same packet identifier. Handling it again
- * would run every rule twice on one event.
+ * would run every rule twice on one event. Kept in memory only: after a
+ * restart of the daemon such a resend is handled again.
  */
 #ifndef MQTTRULES_REDELIVERY_H
 #define MQTTRULES_REDELIVERY_H
@@ -13,7 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REDELIVERY_SLOTS	2048	/* messages remembered */
+/* One slot per packet identifier modulo this: exact while the broker
+ * has at most this many messages out to the daemon unacknowledged
+ * (mosquitto's max_inflight_messages, 20 by default). */
+#define REDELIVERY_SLOTS	4096
 
 struct redelivery_slot {
 	uint64_t	hash;		/* of topic and payload */
@@ -23,11 +27,10 @@ struct redelivery_slot {
 
 struct redelivery {
 	struct redelivery_slot	slot[REDELIVERY_SLOTS];
-	size_t			next;
 };
 
 /* Remembers a message taken on connection (a number that grows by one
- * with every connect), replacing the oldest one remembered. */
+ * with every connect), in its identifier's slot. */
 void	redelivery_taken(struct redelivery *, int msgid, uint32_t connection,
 	    const char *topic, const void *payload, size_t len);
 
